@@ -1,0 +1,1 @@
+"""Where results go: a protocol (base.py), the local results directory, S3."""

@@ -1,0 +1,72 @@
+"""The Freqtrade internals the runner replaces: how markets are loaded, and log setup.
+
+``Exchange.__init__`` always reloads markets through ccxt over the network. We replace
+the coroutine ``Exchange._api_reload_markets`` with one that hands ccxt a shipped
+snapshot (``ccxt.set_markets``), so Freqtrade's own reload path, validation included,
+runs unchanged and no socket is opened. This depends on Freqtrade internals: the version
+is pinned in pyproject.toml and checked here, and tests/test_offline_seam.py fails on an
+upgrade that moves the seam.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+
+PINNED_FREQTRADE = "2026.9"
+
+
+def load_snapshot(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"markets snapshot {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"markets snapshot {path} is not valid JSON: {exc}") from None
+    markets = data.get("markets")
+    if not isinstance(markets, dict) or not markets:
+        raise ConfigurationError(f"markets snapshot {path} has no 'markets' object")
+    return markets
+
+
+def check_seam() -> None:
+    """Fail loudly if the Freqtrade in use is not the one the seam was written for."""
+    import freqtrade
+    from freqtrade.exchange.exchange import Exchange
+
+    if freqtrade.__version__ != PINNED_FREQTRADE:
+        raise ConfigurationError(
+            f"freqtrade {freqtrade.__version__} is installed; the offline markets seam is "
+            f"written for {PINNED_FREQTRADE} exactly (pyproject.toml pins it)"
+        )
+    target = getattr(Exchange, "_api_reload_markets", None)
+    if target is None or not inspect.iscoroutinefunction(target):
+        raise ConfigurationError("freqtrade's Exchange._api_reload_markets moved: the offline seam needs updating")
+
+
+def serve_markets_offline(markets: dict[str, Any]) -> None:
+    """Make every Exchange in this process load ``markets`` instead of calling the exchange."""
+    check_seam()
+    from freqtrade.exchange.exchange import Exchange
+
+    async def _api_reload_markets(self: Exchange, reload: bool = False) -> None:
+        self._api_async.set_markets(markets)
+
+    Exchange._api_reload_markets = _api_reload_markets  # type: ignore[method-assign]
+
+
+def keep_our_logging() -> None:
+    """Stop Freqtrade's Configuration from replacing the root log handlers.
+
+    Its ``setup_logging`` installs its own handlers (plain text, colours); ours already
+    route every standard-library record through structlog with run_id and trace_id.
+    """
+    from freqtrade.configuration import configuration
+
+    if not callable(getattr(configuration, "setup_logging", None)):
+        raise ConfigurationError("freqtrade's configuration.setup_logging moved: the logging seam needs updating")
+    configuration.setup_logging = lambda config: None

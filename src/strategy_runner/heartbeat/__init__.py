@@ -1,0 +1,1 @@
+"""Telling the orchestrator we are alive, and how the run ended: protocol and adapters."""

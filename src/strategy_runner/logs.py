@@ -1,0 +1,79 @@
+"""structlog, configured once per process.
+
+JSON lines when stdout is not a terminal (containers, CI), readable console output when
+it is; the run's log file under runs/<RUN_ID>/ is always JSON lines. Freqtrade's
+standard-library log records pass through the same pipeline, so every line carries
+run_id and trace_id (bound in contextvars).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import structlog
+
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.stdlib.ExtraAdder(),
+]
+
+
+def _formatter(json_lines: bool) -> logging.Formatter:
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    processors = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if json_lines:
+        processors.append(structlog.processors.dict_tracebacks)
+    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processors=[*processors, renderer])
+
+
+def configure(log_format: str = "auto", level: str = "INFO", log_file: Path | None = None) -> None:
+    """Route structlog and the standard library through one set of handlers.
+
+    Safe to call again (Freqtrade's own setup replaces root handlers; we put ours back).
+    Logs go to stderr so stdout stays free for command output (``--json``).
+    """
+    json_lines = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setFormatter(_formatter(json_lines))
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(_formatter(True))
+        handlers.append(file_handler)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        if old not in handlers:
+            old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Chatty third parties: keep their warnings, drop their debug/info.
+    for name in ("botocore", "boto3", "urllib3", "s3transfer", "alembic", "mlflow", "ccxt", "asyncio"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[*_SHARED[:1], structlog.stdlib.filter_by_level, *_SHARED[1:],
+                    structlog.processors.StackInfoRenderer(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def bind_run(run_id: str, trace_id: str, **extra: str) -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(run_id=run_id, trace_id=trace_id, **extra)
+
+
+def get_logger(name: str = "strategy_runner") -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

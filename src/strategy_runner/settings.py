@@ -1,0 +1,335 @@
+"""Every environment variable the runner reads, declared once, typed, with its default.
+
+This module is the only reader of the environment. ``load_settings()`` turns any invalid
+value into a ``ValidationError`` that names the variable, the value received and what
+was expected, before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ValidationError
+
+# Timeframes Binance (the bundled exchange) serves candles for.
+TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+_PAIR = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}(:[A-Z0-9]{1,10})?$")
+_DAY = r"(\d{8}|\d{4}-\d{2}-\d{2})"
+_TIMERANGE = re.compile(rf"^(?P<start>{_DAY})?-(?P<end>{_DAY})?$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_STRATEGY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def new_run_id() -> str:
+    return f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def parse_pairs(raw: Any) -> tuple[str, ...]:
+    """``States.JsonToString($.symbols)`` (a JSON array) or a plain comma list."""
+    if isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        text = str(raw).strip()
+        if not text:
+            return ()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg})") from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError("a JSON array must hold pair strings only")
+        else:
+            items = text.split(",")
+    pairs = tuple(p.strip() for p in items)
+    bad = [p for p in pairs if not _PAIR.match(p)]
+    if bad:
+        raise ValueError(f"{', '.join(repr(p) for p in bad)} is not a pair like BTC/USDT or BTC/USDT:USDT")
+    if len(set(pairs)) != len(pairs):
+        raise ValueError("a pair is listed twice")
+    if len({":" in p for p in pairs}) > 1:
+        raise ValueError("mixes spot pairs (BTC/USDT) and futures pairs (BTC/USDT:USDT)")
+    return pairs
+
+
+def _parse_day(text: str) -> date:
+    return datetime.strptime(text.replace("-", ""), "%Y%m%d").date()
+
+
+def parse_timerange(raw: str) -> str:
+    """Normalise to Freqtrade's ``YYYYMMDD-YYYYMMDD`` (either end may be open).
+
+    Also accepts ISO days, which is what ``States.Format('{}-{}', $.start_date, $.end_date)``
+    builds: ``2024-01-01-2024-06-01``.
+    """
+    match = _TIMERANGE.match(raw.strip())
+    if not match or raw.strip() == "-":
+        raise ValueError("not YYYYMMDD-YYYYMMDD (either end may be open) or YYYY-MM-DD-YYYY-MM-DD")
+    try:
+        start = _parse_day(match["start"]) if match["start"] else None
+        end = _parse_day(match["end"]) if match["end"] else None
+    except ValueError:
+        raise ValueError("holds a day that does not exist") from None
+    if start and end and start >= end:
+        raise ValueError("starts on or after its end")
+    return "-".join(f"{d:%Y%m%d}" if d else "" for d in (start, end))
+
+
+class Settings(BaseSettings):
+    """The run, read from the environment. Frozen: nothing changes it after start-up."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    # --- The run: what the Step Functions workflows pass to the container ---------------
+    run_id: str = Field(
+        default_factory=new_run_id,
+        validation_alias=AliasChoices("RUN_ID", "TRADAI_RUN_ID"),
+        description="Identifier of the run (v8: TRADAI_RUN_ID). Generated when absent.",
+    )
+    strategy: str = Field(
+        "EmaCrossSpot", validation_alias="STRATEGY",
+        description="Strategy class name; resolved only inside STRATEGIES_DIR.",
+    )
+    strategy_version: str = Field(
+        "", validation_alias="STRATEGY_VERSION", description="Version label recorded with the run."
+    )
+    timeframe: str = Field("5m", validation_alias="TIMEFRAME", description="Candle timeframe.")
+    timerange: str = Field(
+        "20240901-20241201", validation_alias="TIMERANGE",
+        description="YYYYMMDD-YYYYMMDD (open ends allowed) or YYYY-MM-DD-YYYY-MM-DD. End exclusive.",
+    )
+    pairs: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="PAIRS",
+        description='JSON array (["BTC/USDT:USDT"]) or comma list; empty: the config\'s whitelist.',
+    )
+    experiment_name: str = Field(
+        "strategy-runner", validation_alias=AliasChoices("EXPERIMENT_NAME", "TRADAI_EXPERIMENT"),
+        description="MLflow experiment (v8: TRADAI_EXPERIMENT); created when missing.",
+    )
+    trace_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex, validation_alias="TRACE_ID",
+        description="Correlation id on every log line and status item. Generated when absent.",
+    )
+    config: str | None = Field(
+        None, validation_alias="CONFIG",
+        description="Config file in CONFIGS_DIR; default base.json for spot, futures.json for futures pairs.",
+    )
+    config_s3_path: str | None = Field(
+        None, validation_alias="CONFIG_S3_PATH",
+        description="s3:// Freqtrade config overlay merged over the base config (v8 workflow).",
+    )
+
+    # --- Where the lifecycle is recorded --------------------------------------------------
+    dynamodb_table: str | None = Field(
+        None, validation_alias="DYNAMODB_TABLE",
+        description="Workflow-state table; unset: a local status store under RUNS_DIR.",
+    )
+    dynamodb_key: str = Field(
+        "job_id", validation_alias="DYNAMODB_KEY", description="Partition key name of the table."
+    )
+    results_bucket: str | None = Field(
+        None, validation_alias="RESULTS_BUCKET",
+        description="S3 bucket for results (backtests/<RUN_ID>/); unset: RUNS_DIR only.",
+    )
+    results_prefix: str = Field(
+        "backtests", validation_alias="RESULTS_PREFIX", description="Key prefix for results in RESULTS_BUCKET."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow server; unset: sqlite:///mlflow.db in the working directory.",
+    )
+    mlflow_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, validation_alias="MLFLOW_TIMEOUT_SECONDS",
+        description="Deadline for each MLflow step; past it tracking is skipped, never the run.",
+    )
+    task_token: str | None = Field(
+        None, max_length=2048, validation_alias="TASK_TOKEN",
+        description="Step Functions task token ($$.Task.Token): heartbeats and the callback.",
+    )
+    heartbeat_interval_seconds: float = Field(
+        60.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL_SECONDS",
+        description="Seconds between heartbeats (status item and Step Functions).",
+    )
+    lease_seconds: float = Field(
+        600.0, gt=0, validation_alias="LEASE_SECONDS",
+        description="A RUNNING run whose heartbeat is older than this is stale (takeover, reap).",
+    )
+
+    # --- Local paths -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), validation_alias="DATA_DIR", description="Candles in Freqtrade's layout.")
+    data_s3_path: str | None = Field(
+        None, validation_alias="DATA_S3_PATH",
+        description="s3:// location of candles in Freqtrade's layout, fetched into DATA_DIR.",
+    )
+    runs_dir: Path = Field(Path("runs"), validation_alias="RUNS_DIR", description="Results: runs/<RUN_ID>/.")
+    strategies_dir: Path = Field(
+        Path("strategies"), validation_alias="STRATEGIES_DIR", description="Where strategies are looked up."
+    )
+    configs_dir: Path = Field(
+        Path("configs"), validation_alias="CONFIGS_DIR", description="Base configs and the markets snapshot."
+    )
+    live_markets: bool = Field(
+        False, validation_alias="LIVE_MARKETS",
+        description="Load markets from the exchange instead of the shipped snapshot (needs network).",
+    )
+
+    # --- Guards ------------------------------------------------------------------------
+    memory_limit_mb: int | None = Field(
+        None, gt=0, validation_alias="MEMORY_LIMIT_MB",
+        description="Memory limit; unset: discovered from cgroups, ECS metadata, or the machine.",
+    )
+    memory_soft_limit_pct: float = Field(
+        90.0, gt=0, le=100, validation_alias="MEMORY_SOFT_LIMIT_PCT",
+        description="Stop the backtest past this share of the memory limit.",
+    )
+
+    # --- Logs and identity -------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias="LOG_FORMAT", description="auto: console on a terminal, JSON lines otherwise."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="LOG_LEVEL", description="Lowest level logged."
+    )
+    image_version: str = Field("", validation_alias="IMAGE_VERSION", description="Set by the image build.")
+    image_revision: str = Field("", validation_alias="IMAGE_REVISION", description="Git revision of the image.")
+    ecs_metadata_uri: str | None = Field(
+        None, validation_alias="ECS_CONTAINER_METADATA_URI_V4",
+        description="Set by ECS: task ARN (the run's owner) and memory limits.",
+    )
+    aws_endpoint_url: str | None = Field(
+        None, validation_alias="AWS_ENDPOINT_URL",
+        description="AWS endpoint override (an emulator); boto3 also honours it natively.",
+    )
+    aws_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"), description="AWS region."
+    )
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, v: str) -> str:
+        if not _RUN_ID.match(v):
+            raise ValueError("expected 1-128 characters of letters, digits, '.', '_' or '-', starting alphanumeric")
+        return v
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        if not _STRATEGY.match(v):
+            raise ValueError("expected a strategy class name (letters, digits, '_'), not a path")
+        return v
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, v: str) -> str:
+        if v not in TIMEFRAMES:
+            raise ValueError(f"expected one of {', '.join(TIMEFRAMES)}")
+        return v
+
+    @field_validator("timerange")
+    @classmethod
+    def _timerange(cls, v: str) -> str:
+        return parse_timerange(v)
+
+    @field_validator("pairs", mode="before")
+    @classmethod
+    def _pairs(cls, v: Any) -> tuple[str, ...]:
+        return parse_pairs(v)
+
+    @field_validator("experiment_name", "trace_id")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a non-empty value")
+        return v
+
+    @field_validator("config_s3_path", "data_s3_path")
+    @classmethod
+    def _s3_uri(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", v):
+            raise ValueError("expected an s3://bucket/key URI")
+        return v
+
+    @field_validator("config")
+    @classmethod
+    def _config_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9_.-]+\.json$", v):
+            raise ValueError("expected the name of a .json file in CONFIGS_DIR, not a path")
+        return v
+
+    @property
+    def config_name(self) -> str:
+        """CONFIG, else the futures config for futures pairs (BTC/USDT:USDT), else base.json."""
+        if self.config:
+            return self.config
+        return "futures.json" if self.pairs and ":" in self.pairs[0] else "base.json"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_id
+
+
+def env_name(field: str) -> str:
+    """The environment variable (first alias) a settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)
+
+
+def env_names() -> set[str]:
+    """Every environment variable the runner reads, aliases included."""
+    names: set[str] = set()
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        names.update(alias.choices if isinstance(alias, AliasChoices) else [str(alias)])
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment; every problem becomes one readable ValidationError."""
+    try:
+        return Settings(**overrides)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            var = env_name(field) if field in Settings.model_fields else field
+            expected = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{var}={err.get('input')!r}: {expected}")
+        raise ValidationError("invalid environment: " + "; ".join(problems)) from None
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment a worker process starts with: ours, with the run's ids fixed."""
+    import os
+
+    env = dict(os.environ)
+    env.update(RUN_ID=settings.run_id, TRACE_ID=settings.trace_id, PYTHONUNBUFFERED="1")
+    env.pop("TRADAI_RUN_ID", None)
+    return env
+
+
+def load_lenient() -> Settings:
+    """Settings with every invalid variable replaced by its default.
+
+    Used only to record a validation failure (status item, callback) under the right
+    RUN_ID and table when the run itself cannot start.
+    """
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    overrides: dict[str, Any] = {}
+    for name in bad:
+        info = Settings.model_fields[name]
+        default = info.default_factory() if info.default_factory else info.default
+        overrides[env_name(name)] = default
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Experiment tracking: a protocol (base.py) and its adapters."""

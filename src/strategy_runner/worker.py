@@ -1,0 +1,143 @@
+"""The worker process: runs the backtest, writes results, reports how it ended.
+
+Started by the supervisor (``runner.py``) as ``python -m strategy_runner.worker`` with
+the same environment (RUN_ID and TRACE_ID fixed). It talks back through files in
+``runs/<RUN_ID>/.worker/``: ``progress.json`` while it runs and ``outcome.json`` at the end.
+A worker that dies without ``outcome.json`` is a failure the supervisor names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import __version__, logs
+from .engine.config import effective_config, find_strategy, read_json
+from .errors import RunnerError, SpotInterrupted, error_name_for, exit_code_for
+from .settings import Settings, load_settings
+
+WORK = ".worker"
+OUTCOME = "outcome.json"
+PROGRESS = "progress.json"
+OVERLAY = "config-overlay.json"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def build_spec(settings: Settings, work_dir: Path):  # -> EngineSpec
+    from .engine.backtest import EngineSpec
+    from .engine.offline import load_snapshot
+
+    strategy_file = find_strategy(settings.strategies_dir, settings.strategy)
+    base = read_json(settings.configs_dir / settings.config_name, "config")
+    overlay_path = work_dir / OVERLAY
+    overlay = read_json(overlay_path, "config overlay") if overlay_path.exists() else None
+    config = effective_config(
+        base, overlay, strategy=settings.strategy, timeframe=settings.timeframe,
+        timerange=settings.timerange, pairs=settings.pairs,
+    )
+    exchange = config["exchange"]["name"]
+    markets = None if settings.live_markets else load_snapshot(settings.configs_dir / "markets" / f"{exchange}.json")
+    return EngineSpec(
+        strategy=settings.strategy, strategy_file=strategy_file, config=config, data_dir=settings.data_dir,
+        out_dir=settings.run_dir, work_dir=work_dir, markets=markets,
+    )
+
+
+def summary(settings: Settings, spec, result, started: float) -> dict[str, Any]:
+    """backtest-result.json: what ran, on what, with what result."""
+    import hashlib
+
+    import freqtrade
+
+    from .engine.config import config_hash
+
+    return {
+        "run_id": settings.run_id,
+        "trace_id": settings.trace_id,
+        "strategy": settings.strategy,
+        "strategy_version": settings.strategy_version,
+        "timeframe": settings.timeframe,
+        "timerange": settings.timerange,
+        "pairs": result.pairs,
+        "trading_mode": result.trading_mode,
+        "backtest_start": result.backtest_start,
+        "backtest_end": result.backtest_end,
+        "metrics": result.metrics,
+        "per_pair": result.per_pair,
+        "strategy_params": result.strategy_params,
+        "stake": {k: spec.config.get(k) for k in ("stake_currency", "stake_amount", "max_open_trades", "dry_run_wallet")},
+        "identity": {
+            "data_fingerprint": result.data_fingerprint,
+            "data_files": result.data_files,
+            "config_hash": config_hash(spec.config),
+            "strategy_hash": hashlib.sha256(spec.strategy_file.read_bytes()).hexdigest(),
+            "freqtrade_version": freqtrade.__version__,
+            "runner_version": __version__,
+            "image": "@".join(p for p in (settings.image_version, settings.image_revision) if p) or "local",
+        },
+        "files": {"freqtrade_zip": result.freqtrade_zip, "trades": result.trades_file, "log": "run.log"},
+        "durations": {**result.durations, "worker_total_s": round(time.monotonic() - started, 3)},
+    }
+
+
+def main() -> int:
+    started = time.monotonic()
+    settings = load_settings()
+    run_dir = settings.run_dir
+    work_dir = run_dir / WORK
+    work_dir.mkdir(parents=True, exist_ok=True)
+    logs.configure(settings.log_format, settings.log_level, run_dir / "run.log")
+    logs.bind_run(settings.run_id, settings.trace_id, process="worker")
+    log = logs.get_logger("strategy_runner.worker")
+
+    stop_requested: list[int] = []
+    # SIGTERM/SIGINT: ask Freqtrade's loop to abort; the supervisor does the rest.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
+
+    last_progress = [0.0]
+
+    def on_progress(phase: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - last_progress[0] >= 0.5 or fraction >= 1.0:
+            last_progress[0] = now
+            write_json(work_dir / PROGRESS, {"phase": phase, "fraction": round(fraction, 4)})
+
+    error: BaseException | None = None
+    try:
+        from .engine import backtest
+
+        spec = build_spec(settings, work_dir)
+        on_progress("data_load", 0.0)
+        result = backtest.run(spec, on_progress=on_progress, stop=lambda: bool(stop_requested))
+        write_json(run_dir / "backtest-result.json", summary(settings, spec, result, started))
+        log.info("backtest finished", trades=int(result.metrics["total_trades"]),
+                 profit_total=result.metrics["profit_total"])
+        write_json(work_dir / OUTCOME, {"ok": True})
+    except BaseException as exc:  # noqa: BLE001 - every way out is reported
+        error = SpotInterrupted("backtest interrupted") if isinstance(exc, KeyboardInterrupt) else exc
+        tail = "".join(traceback.format_exception(exc)).strip().splitlines()[-12:]
+        log.error("backtest failed", error_type=error_name_for(error), error=str(error))
+        write_json(work_dir / OUTCOME, {
+            "ok": False,
+            "error_type": error_name_for(error),
+            "error_message": str(error) or type(error).__name__,
+            "retryable": isinstance(error, RunnerError) and error.retryable,
+            "traceback_tail": "\n".join(tail),
+        })
+    return exit_code_for(error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
