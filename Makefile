@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: backtest test setup clean
+.PHONY: backtest test setup clean bench bench-quick regression bench-cache
 
 $(BIN)/strategy-runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,5 +21,20 @@ backtest: setup
 test: setup
 	$(BIN)/pytest
 
+# Performance harness (bench/run.py): runner vs plain freqtrade, lifecycle timings. Writes bench/out/.
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+
+# Regression backtests (regression/suite.toml) against regression/baselines/; exit 1 when a metric moved.
+regression: setup
+	$(BIN)/strategy-runner regression $(REGRESSION_ARGS)
+
+# Cold vs cached run of the regression suite (bench/cache.py). Writes bench/out/cache.json.
+bench-cache: setup
+	$(BIN)/python bench/cache.py
+
 clean:
-	rm -rf $(VENV) runs mlflow.db
+	rm -rf $(VENV) runs mlflow.db mlruns

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.aws", "tests.fixtures.mlflow_server"]
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def run_env(tmp_path: Path) -> dict[str, str]:
         STRATEGIES_DIR=str(ROOT / "strategies"),
         CONFIGS_DIR=str(ROOT / "configs"),
         LOG_FORMAT="json",
-        MLFLOW_TRACKING_URI="",
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",  # the embedded default, kept out of the repo
     )
     return env
 

@@ -10,7 +10,7 @@ from .heartbeat.base import NullOrchestrator, Orchestrator
 from .settings import Settings
 from .status.base import StatusStore
 from .status.local import LocalStatusStore
-from .tracking.base import NullTracker, Tracker
+from .tracking.base import Tracker
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,43 @@ class Adapters:
 
 
 def status_store(settings: Settings) -> StatusStore:
+    if settings.dynamodb_table:
+        from . import aws
+        from .status.dynamodb import DynamoDBStatusStore
+
+        return DynamoDBStatusStore(aws.client(settings, "dynamodb"), settings.dynamodb_table, settings.dynamodb_key)
     return LocalStatusStore(settings.runs_dir)
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    if settings.results_bucket:
+        from . import aws
+        from .artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore(aws.client(settings, "s3"), settings.results_bucket, settings.results_prefix)
+    return LocalArtifactStore()
+
+
+def orchestrator(settings: Settings) -> Orchestrator:
+    if settings.task_token:
+        from . import aws
+        from .heartbeat.stepfunctions import StepFunctionsOrchestrator
+
+        return StepFunctionsOrchestrator(aws.client(settings, "stepfunctions"), settings.task_token)
+    return NullOrchestrator()
+
+
+def tracker(settings: Settings) -> Tracker:
+    """Always MLflow: MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db."""
+    from .tracking.mlflow import MlflowTracker, tracking_uri
+
+    return MlflowTracker(settings, tracking_uri(settings))
 
 
 def build(settings: Settings) -> Adapters:
     return Adapters(
         status=status_store(settings),
-        artifacts=LocalArtifactStore(),
-        tracker=NullTracker(),
-        orchestrator=NullOrchestrator(),
+        artifacts=artifact_store(settings),
+        tracker=tracker(settings),
+        orchestrator=orchestrator(settings),
     )

@@ -46,9 +46,20 @@ def parser() -> argparse.ArgumentParser:
     # The v8 workflow passes `backtest --config` (the config comes from CONFIG_S3_PATH).
     bt.add_argument("--config", nargs="?", const=None, help=argparse.SUPPRESS)
     bt.set_defaults(func=_backtest)
+    reg = sub.add_parser("regression", help="run the regression suite and compare with the baselines")
+    from .regression.command import add_arguments as add_regression_arguments, run_command as run_regression
+
+    add_regression_arguments(reg)
+    reg.set_defaults(func=run_regression)
     gen = sub.add_parser("generate-data", help="(re)generate the bundled sample candles")
     gen.add_argument("--data-dir", default="data")
     gen.set_defaults(func=_generate_data)
+    from .operator.commands import add_parsers
+
+    add_parsers(sub)  # status RUN_ID, runs --status/--since/--trace
+    from .reap import add_parser as add_reap_parser
+
+    add_reap_parser(sub)  # reap [--lease-seconds N] [--dry-run] [--json]
     return p
 
 

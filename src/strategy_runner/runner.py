@@ -22,6 +22,7 @@ from . import identity, logs
 from .adapters import Adapters, build
 from .artifacts.base import SUMMARY, write_manifest
 from .engine.config import effective_config, find_strategy, read_json
+from .heartbeat.base import HeartbeatLoop
 from .errors import (
     BacktestError,
     Cancelled,
@@ -37,7 +38,17 @@ from .errors import (
 from .lifecycle import ClaimKind, Status
 from .settings import Settings, worker_environment
 from .status.base import TransitionRefused, now_iso
-from .worker import OUTCOME, PROGRESS, WORK
+from .worker import OUTCOME, OVERLAY, PROGRESS, WORK
+from .guard.memory import MemoryWatch
+from .guard.supervision import (
+    MEMORY_STOP_GRACE_SECONDS,
+    memory_exceeded,
+    memory_preflight,
+    worker_exit_error,
+    worker_log_tail,
+)
+from .cache.hook import CacheHook
+from .progress import ProgressReporter
 
 log = logs.get_logger("strategy_runner.runner")
 
@@ -105,7 +116,10 @@ class Supervisor:
         self._stop = threading.Event()
         self.mlflow_run_id: str | None = None
         self.peak_memory_mb: float | None = None
+        self.memory: MemoryWatch | None = None  # the runtime guard, set up by the memory pre-flight
         self.progress: dict[str, Any] = {}
+        self.cache = CacheHook(settings)
+        self.progress_reporter = ProgressReporter()
 
     # --- the lifecycle ----------------------------------------------------------------
     def run(self) -> int:
@@ -131,20 +145,30 @@ class Supervisor:
         self._install_signal_handlers()
         error: BaseException | None = None
         try:
-            self.mlflow_run_id = self.adapters.tracker.start()
-            if self.mlflow_run_id:
-                self.adapters.status.touch(s.run_id, owner=self.owner, fields={"mlflow_run_id": self.mlflow_run_id})
-            from .heartbeat.base import HeartbeatLoop
-
+            # Heartbeats from the claim on: tracking and fetching count against HeartbeatSeconds too.
             with HeartbeatLoop(s.heartbeat_interval_seconds, self._beat, self._beat_failed):
+                self.mlflow_run_id = self.adapters.tracker.start()
+                if self.mlflow_run_id:
+                    self.adapters.status.touch(s.run_id, owner=self.owner, fields={"mlflow_run_id": self.mlflow_run_id})
                 self.prepare()
-                self._run_worker()
+                if self.cache.reuse():
+                    self.progress = {"phase": "cached", "fraction": 1.0}
+                else:
+                    self._run_worker()
+                    self.cache.note_computed()
         except BaseException as exc:  # noqa: BLE001 - every way out ends in a terminal status
             error = exc
-        return self._finish(error)
+        # Upload and tracking can take longer than HeartbeatSeconds: keep beating until the callback.
+        with HeartbeatLoop(s.heartbeat_interval_seconds, self._beat_finishing, lambda e: not isinstance(e, Cancelled)):
+            return self._finish(error)
 
     def prepare(self) -> None:
         """Fetch what the worker needs that is not on disk yet (S3 config overlay, data)."""
+        if self.settings.config_s3_path or self.settings.data_s3_path:
+            from . import aws
+            from .s3_inputs import prepare_inputs
+
+            prepare_inputs(self.settings, aws.client(self.settings, "s3"))
 
     def _item_fields(self) -> dict[str, Any]:
         s = self.settings
@@ -158,10 +182,13 @@ class Supervisor:
         s = self.settings
         summary = _read_json(self.run_dir / SUMMARY)
         results_uri = None
+        upload_s = None
         if error is None:
             try:
                 write_manifest(self.run_dir)
+                upload_started = time.monotonic()
                 results_uri = self.adapters.artifacts.publish(self.run_dir, s.run_id)
+                upload_s = round(time.monotonic() - upload_started, 3)
             except ResultsUploadError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001
@@ -170,8 +197,13 @@ class Supervisor:
         tracking_status = {Status.COMPLETED: "FINISHED", Status.CANCELLED: "KILLED"}.get(status, "FAILED")
         if isinstance(error, SpotInterrupted):
             tracking_status = "KILLED"
-        tracking_error = self._safe(self.adapters.tracker.finish, tracking_status, summary, self.run_dir)
-        fields: dict[str, Any] = {"peak_memory_mb": self.peak_memory_mb, "progress": self.progress or None}
+        supervisor_figures = {"peak_memory_mb": self.peak_memory_mb, "upload_s": upload_s}
+        tracking_error = self._safe(self.adapters.tracker.finish, tracking_status,
+                                    {**(summary or {}), "supervisor": supervisor_figures}, self.run_dir)
+        fields: dict[str, Any] = {"peak_memory_mb": self.peak_memory_mb, "progress": self.progress or None,
+                                  **self.cache.fields}
+        if self.memory is not None:
+            fields.update(memory_limit_mb=self.memory.limit.mb, memory_limit_source=self.memory.limit.source)
         if tracking_error:
             fields["tracking_error"] = tracking_error
         if summary:
@@ -192,6 +224,8 @@ class Supervisor:
                     fields["results_uri"] = results_uri
         try:
             item = self.adapters.status.finish(s.run_id, status, owner=self.owner, fields=fields)
+            if status == Status.COMPLETED:
+                self._safe(self.cache.store)
         except TransitionRefused as exc:
             log.error("could not record the outcome: the run was taken over", error=str(exc))
             item = {**fields, "run_id": s.run_id, "status": status.value}
@@ -214,6 +248,9 @@ class Supervisor:
         for stale in (OUTCOME, PROGRESS):
             (work / stale).unlink(missing_ok=True)
         (self.run_dir / SUMMARY).unlink(missing_ok=True)
+        if self.stop_reason is not None:  # a signal arrived before the worker started
+            raise self.stop_reason
+        self.memory = memory_preflight(self.settings, work / OVERLAY)
         proc = subprocess.Popen(
             [sys.executable, "-m", "strategy_runner.worker"], env=worker_environment(self.settings)
         )
@@ -223,20 +260,20 @@ class Supervisor:
             if self._stop.wait(0.25) and signalled_at is None:
                 signalled_at = time.monotonic()
                 proc.send_signal(signal.SIGTERM)
-            if signalled_at is not None and time.monotonic() - signalled_at > STOP_GRACE_SECONDS:
+            # A worker over its memory is still growing: it gets a shorter grace.
+            grace = MEMORY_STOP_GRACE_SECONDS if isinstance(self.stop_reason, MemoryLimitExceeded) else STOP_GRACE_SECONDS
+            if signalled_at is not None and time.monotonic() - signalled_at > grace:
                 proc.kill()
             self._sample(proc)
         self._sample(proc)
         outcome = _read_json(work / OUTCOME)
         if self.stop_reason is not None:
+            log.info("worker stopped", returncode=proc.returncode, peak_memory_mb=self.peak_memory_mb,
+                     seconds_after_stop=round(time.monotonic() - signalled_at, 3) if signalled_at else None)
             raise self.stop_reason
         if outcome is None:
-            if proc.returncode == -signal.SIGKILL:
-                raise MemoryLimitExceeded(
-                    f"the worker was killed (SIGKILL), most likely by the kernel's out-of-memory killer; "
-                    f"last phase {self.progress.get('phase', 'unknown')}, peak {self.peak_memory_mb} MB"
-                )
-            raise BacktestError(f"the worker exited with code {proc.returncode} and reported no result")
+            raise worker_exit_error(proc.returncode, self.progress, self.memory,
+                                    worker_log_tail(self.run_dir / "run.log"))
         if not outcome.get("ok"):
             error = error_from_name(outcome.get("error_type", ""), outcome.get("error_message", ""))
             error.traceback_tail = outcome.get("traceback_tail")  # type: ignore[attr-defined]
@@ -247,14 +284,24 @@ class Supervisor:
     def _sample(self, proc: subprocess.Popen) -> None:
         progress = _read_json(self.run_dir / WORK / PROGRESS)
         if progress:
-            self.progress = progress
+            self.progress = self.progress_reporter.update(progress)
+        if self.memory is not None:
+            self.memory.sample()
+            self.peak_memory_mb = round(self.memory.peak_mb, 1)
+            if self.memory.over() and self.stop_reason is None:
+                self.request_stop(memory_exceeded(self.memory, self.progress))
 
     # --- heartbeats and signals -------------------------------------------------------
     def _beat(self) -> None:
-        fields = {"heartbeat_at": now_iso(), "progress": self.progress or None}
+        fields = {"heartbeat_at": now_iso(), "progress": self.progress or None, "peak_memory_mb": self.peak_memory_mb}
         if not self.adapters.status.touch(self.settings.run_id, owner=self.owner, fields=fields):
             self.request_stop(Cancelled("the status item no longer names this attempt as owner"))
             return
+        self.adapters.orchestrator.heartbeat()
+
+    def _beat_finishing(self) -> None:
+        """While results are stored: the item is still RUNNING (touch is a no-op once it is not)."""
+        self.adapters.status.touch(self.settings.run_id, owner=self.owner, fields={"heartbeat_at": now_iso()})
         self.adapters.orchestrator.heartbeat()
 
     def _beat_failed(self, exc: Exception) -> bool:
@@ -273,6 +320,9 @@ class Supervisor:
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: Any) -> None:
             name = signal.Signals(signum).name
+            if self.stop_reason is not None:  # ECS may repeat SIGTERM; the stop is already under way
+                log.info("signal ignored: already stopping", signal=name, reason=self.stop_reason.error_name)
+                return
             self.request_stop(SpotInterrupted(f"{name} received (Spot interruption or StopTask); retry the run"))
 
         for sig in (signal.SIGTERM, signal.SIGINT):

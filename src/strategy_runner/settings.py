@@ -182,6 +182,16 @@ class Settings(BaseSettings):
         False, validation_alias="LIVE_MARKETS",
         description="Load markets from the exchange instead of the shipped snapshot (needs network).",
     )
+    fast_precision: bool = Field(
+        True, validation_alias="FAST_PRECISION",
+        description="Infer price precision from candles vectorised (same result as Freqtrade's row-wise "
+        "apply, proven by tests); false: Freqtrade's own function.",
+    )
+    result_cache: bool = Field(
+        True, validation_alias="RESULT_CACHE",
+        description="Reuse an earlier COMPLETED result whose inputs (data, strategy, config, engine) "
+        "are identical instead of recomputing (index in RUNS_DIR/.cache/).",
+    )
 
     # --- Guards ------------------------------------------------------------------------
     memory_limit_mb: int | None = Field(
@@ -199,6 +209,16 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="LOG_LEVEL", description="Lowest level logged."
+    )
+    log_group: str = Field(
+        "/ecs/tradai-strategy-dev", validation_alias="LOG_GROUP",
+        description="CloudWatch log group of the strategy task (runbooks: /ecs/tradai-strategy-<env>); "
+        "`strategy-runner status` points there.",
+    )
+    log_stream_prefix: str = Field(
+        "ecs/strategy", validation_alias="LOG_STREAM_PREFIX",
+        description="The task definition's awslogs-stream-prefix and container name: a run's stream "
+        "is <this>/<ECS task id>.",
     )
     image_version: str = Field("", validation_alias="IMAGE_VERSION", description="Set by the image build.")
     image_revision: str = Field("", validation_alias="IMAGE_REVISION", description="Git revision of the image.")
@@ -284,13 +304,19 @@ def env_name(field: str) -> str:
     return alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)
 
 
+def _fields_by_env() -> dict[str, str]:
+    """Environment variable (aliases included) -> settings field."""
+    names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        for name in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+            names[str(name)] = field
+    return names
+
+
 def env_names() -> set[str]:
     """Every environment variable the runner reads, aliases included."""
-    names: set[str] = set()
-    for info in Settings.model_fields.values():
-        alias = info.validation_alias
-        names.update(alias.choices if isinstance(alias, AliasChoices) else [str(alias)])
-    return names
+    return set(_fields_by_env())
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -299,9 +325,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except pydantic.ValidationError as exc:
         problems = []
+        fields = _fields_by_env()
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            var = env_name(field) if field in Settings.model_fields else field
+            loc = str(err["loc"][0]) if err["loc"] else "?"
+            var = env_name(fields[loc]) if loc in fields else loc
             expected = str(err["msg"]).removeprefix("Value error, ")
             problems.append(f"{var}={err.get('input')!r}: {expected}")
         raise ValidationError("invalid environment: " + "; ".join(problems)) from None
@@ -317,6 +344,29 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def mlflow_client_environment(settings: Settings) -> dict[str, str]:
+    """The environment of an MLflow client process: the worker's, with the client's
+    retries bounded (its defaults retry for minutes) to fit MLFLOW_TIMEOUT_SECONDS."""
+    env = worker_environment(settings)
+    request_timeout = max(1, int(settings.mlflow_timeout_seconds / 2))
+    env.update(
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="1", MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
+        MLFLOW_HTTP_REQUEST_BACKOFF_JITTER="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(request_timeout),
+        # MLflow 3 phones home (telemetry) unless told not to: nothing leaves the machine.
+        MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+    )
+    return env
+
+
+def child_environment(overrides: dict[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment for a child ``strategy-runner`` (regression cases, benchmarks): ours, less ``drop``, plus ``overrides``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(overrides)
+    return env
+
+
 def load_lenient() -> Settings:
     """Settings with every invalid variable replaced by its default.
 
@@ -326,10 +376,28 @@ def load_lenient() -> Settings:
     try:
         return Settings()
     except pydantic.ValidationError as exc:
-        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        fields = _fields_by_env()
+        bad = {fields[str(e["loc"][0])] for e in exc.errors() if e["loc"] and str(e["loc"][0]) in fields}
     overrides: dict[str, Any] = {}
     for name in bad:
         info = Settings.model_fields[name]
         default = info.default_factory() if info.default_factory else info.default
         overrides[env_name(name)] = default
     return Settings(**overrides)
+
+
+def markdown_table() -> str:
+    """The README's environment table (tests/test_readme.py keeps the README in step)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        names = [str(n) for n in (alias.choices if isinstance(alias, AliasChoices) else [alias])]
+        if info.default_factory is not None:
+            default = "generated"
+        elif info.default in (None, "", ()):
+            default = "unset"
+        else:
+            default = f"`{info.default}`"
+        shown = f"`{names[0]}`" + "".join(f" / `{n}`" for n in names[1:])
+        rows.append(f"| {shown} | {default} | {info.description} |")
+    return "\n".join(rows)

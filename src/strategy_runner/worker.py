@@ -51,6 +51,7 @@ def build_spec(settings: Settings, work_dir: Path):  # -> EngineSpec
     return EngineSpec(
         strategy=settings.strategy, strategy_file=strategy_file, config=config, data_dir=settings.data_dir,
         out_dir=settings.run_dir, work_dir=work_dir, markets=markets,
+        fast_precision=settings.fast_precision,
     )
 
 
@@ -91,6 +92,28 @@ def summary(settings: Settings, spec, result, started: float) -> dict[str, Any]:
     }
 
 
+def write_run_report(run_dir: Path, log: Any) -> None:
+    """report.html beside the results (uploaded with them); a broken report never fails the run."""
+    try:
+        from .report.html import write_report
+
+        write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not write report.html", error=str(exc))
+
+
+def _traceback_tail(exc: BaseException, lines: int = 12) -> list[str]:
+    """The last lines of the original error's traceback (where the strategy failed), then
+    the error it became; not the frames of our own re-raising."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    tail = "".join(traceback.format_exception(root, chain=False)).strip().splitlines()[-lines:]
+    if root is not exc:
+        tail.append(f"-> {type(exc).__name__}: {exc}")
+    return tail
+
+
 def main() -> int:
     started = time.monotonic()
     settings = load_settings()
@@ -102,15 +125,32 @@ def main() -> int:
     log = logs.get_logger("strategy_runner.worker")
 
     stop_requested: list[int] = []
-    # SIGTERM/SIGINT: ask Freqtrade's loop to abort; the supervisor does the rest.
+    state: dict[str, Any] = {"phase": "data_load", "fraction": 0.0, "reporting": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        """SIGTERM/SIGINT: stop the backtest; the supervisor records why.
+
+        Freqtrade polls its abort flag (set by the engine's stop watcher) only while converting
+        and in its loop; anywhere else (imports, data load, indicators, export), or on a
+        second signal, stop right here by raising in the main thread.
+        """
+        stop_requested.append(signum)
+        if state["reporting"]:
+            return
+        polling = state["phase"] in ("convert", "backtest") and state["fraction"] < 1.0
+        if len(stop_requested) > 1 or not polling:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
+        signal.signal(sig, on_signal)
 
     last_progress = [0.0]
 
     def on_progress(phase: str, fraction: float) -> None:
+        new_phase = phase != state["phase"]
+        state.update(phase=phase, fraction=fraction)
         now = time.monotonic()
-        if now - last_progress[0] >= 0.5 or fraction >= 1.0:
+        if new_phase or now - last_progress[0] >= 0.5 or fraction >= 1.0:
             last_progress[0] = now
             write_json(work_dir / PROGRESS, {"phase": phase, "fraction": round(fraction, 4)})
 
@@ -124,10 +164,16 @@ def main() -> int:
         write_json(run_dir / "backtest-result.json", summary(settings, spec, result, started))
         log.info("backtest finished", trades=int(result.metrics["total_trades"]),
                  profit_total=result.metrics["profit_total"])
+        write_run_report(run_dir, log)
         write_json(work_dir / OUTCOME, {"ok": True})
     except BaseException as exc:  # noqa: BLE001 - every way out is reported
-        error = SpotInterrupted("backtest interrupted") if isinstance(exc, KeyboardInterrupt) else exc
-        tail = "".join(traceback.format_exception(exc)).strip().splitlines()[-12:]
+        state["reporting"] = True
+        if isinstance(exc, KeyboardInterrupt):
+            name = exc.args[0] if exc.args else "SIGINT"
+            error = SpotInterrupted(f"{name} received during phase {state['phase']}; backtest stopped")
+        else:
+            error = exc
+        tail = _traceback_tail(exc)
         log.error("backtest failed", error_type=error_name_for(error), error=str(error))
         write_json(work_dir / OUTCOME, {
             "ok": False,
@@ -140,4 +186,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Skip interpreter teardown (over a second after a big backtest): a stopped run's whole
+    # budget is ECS's 30 s stopTimeout. Every file is closed; logs are flushed here.
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

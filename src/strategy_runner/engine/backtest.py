@@ -19,6 +19,9 @@ from .offline import keep_our_logging, serve_markets_offline
 
 log = get_logger(__name__)
 
+#: Seconds Freqtrade gets to notice its abort flag before the main thread is interrupted.
+ABORT_GRACE_SECONDS = 1.0
+
 HEADLINE = (
     "profit_total", "profit_total_abs", "max_drawdown_account", "max_drawdown_abs", "sharpe", "sortino",
     "calmar", "cagr", "sqn", "profit_factor", "expectancy", "total_trades", "wins", "losses", "draws", "winrate",
@@ -39,6 +42,7 @@ class EngineSpec:
     out_dir: Path  # the run's results directory
     work_dir: Path  # scratch space Freqtrade may write to
     markets: dict[str, Any] | None  # None: load live markets from the exchange
+    fast_precision: bool = True  # engine.fast_precision instead of the row-wise stock inference
 
 
 @dataclass
@@ -88,6 +92,11 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     from freqtrade.exceptions import DependencyException, FreqtradeException, OperationalException
     from freqtrade.optimize.backtesting import Backtesting
 
+    if spec.fast_precision:
+        from .fast_precision import install as install_fast_precision
+
+        install_fast_precision()
+
     export_dir = spec.work_dir / "backtest_results"
     export_dir.mkdir(parents=True, exist_ok=True)
     config_file = spec.work_dir / "config.json"
@@ -109,9 +118,15 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     except OperationalException as exc:
         raise ConfigurationError(f"freqtrade rejected the config: {exc}") from exc
 
+    phase_started: dict[str, float] = {}  # Freqtrade phase (dataload, analyze, ...) -> first seen
+
     def progress(task: Any) -> None:
-        if task.total:
-            on_progress(str(task.description), float(task.completed) / float(task.total))
+        # Freqtrade reports an overall phase bar and a within-phase bar; the phase name
+        # already tells the first, so only the second is passed on.
+        # "analyze" has no total: report it at 0 so a stop or a memory error names the right phase.
+        if task.id != getattr(bt, "_progress_task_overall", None):
+            phase_started.setdefault(str(task.description), time.monotonic())
+            on_progress(str(task.description), float(task.completed) / float(task.total) if task.total else 0.0)
 
     bt = None
     phase = "init"
@@ -123,12 +138,12 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         fingerprint, per_file = candle_data.fingerprint(spec.data_dir, files)
         _watch_stop(bt, stop)
         phase = "backtest"
-        on_progress("backtest", 0.0)
+        on_progress("startup", 0.0)
         loop_started = time.monotonic()
         # Freqtrade prints its result tables to stdout; keep them as a report instead.
         with open(spec.out_dir / "freqtrade-report.txt", "w") as report, contextlib.redirect_stdout(report):
             bt.start()
-        backtest_s = time.monotonic() - loop_started
+        finished = time.monotonic()
     except (DataError, SpotInterrupted):
         raise
     except DependencyException as exc:
@@ -144,11 +159,11 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     except Exception as exc:  # the strategy's own code raising
         raise BacktestError(f"{type(exc).__name__} during {phase}: {exc}") from exc
     finally:
+        stop_thread = getattr(bt, "_runner_stop_thread", None)
+        if stop_thread is not None:
+            stop_thread.set()
         if bt is not None:
             Backtesting.cleanup()
-    stop_thread = getattr(bt, "_runner_stop_thread", None)
-    if stop_thread is not None:
-        stop_thread.set()
 
     strategy_stats = bt.results["strategy"].get(spec.strategy)
     if strategy_stats is None:
@@ -164,7 +179,7 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         if row.get("key") != "TOTAL"
     ]
     strategy = bt.strategylist[0]
-    params = {k: v for space in ("buy", "sell", "protection") for k, v in _params(strategy, space).items()}
+    params = {name: p.value for name, p in strategy.enumerate_parameters()}
     return BacktestResult(
         metrics=metrics,
         per_pair=per_pair,
@@ -177,15 +192,17 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         strategy_params=params,
         backtest_start=str(strategy_stats.get("backtest_start")),
         backtest_end=str(strategy_stats.get("backtest_end")),
-        durations={"backtest_s": round(backtest_s, 3), "engine_total_s": round(time.monotonic() - started, 3)},
+        durations={
+            **_phase_durations(phase_started, loop_started, finished),
+            "engine_total_s": round(time.monotonic() - started, 3),
+        },
     )
 
 
-def _params(strategy: Any, space: str) -> dict[str, Any]:
-    try:
-        return {name: p.value for name, p in strategy.detect_parameters(space)}
-    except Exception:  # noqa: BLE001 - parameters are informative only
-        return {}
+def _phase_durations(phase_started: dict[str, float], started: float, finished: float) -> dict[str, float]:
+    """Data load (candles, precision, indicators) until Freqtrade's loop starts; then loop and export."""
+    loop = phase_started.get("backtest", finished)
+    return {"data_load_s": round(loop - started, 3), "backtest_s": round(finished - loop, 3)}
 
 
 def _latest_zip(export_dir: Path) -> Path:
@@ -202,6 +219,8 @@ def _latest_zip(export_dir: Path) -> Path:
 
 def _watch_stop(bt: Any, stop: Callable[[], bool]) -> None:
     """Turn ``stop()`` into Freqtrade's abort flag, checked by a small daemon thread."""
+    import _thread
+    import signal
     import threading
 
     done = threading.Event()
@@ -210,6 +229,10 @@ def _watch_stop(bt: Any, stop: Callable[[], bool]) -> None:
         while not done.wait(0.05):
             if stop():
                 bt.abort = True
+                # Freqtrade polls the flag only in its loops; past them (export), interrupt
+                # the main thread like a second signal would (worker.py's handler raises).
+                if not done.wait(ABORT_GRACE_SECONDS):
+                    _thread.interrupt_main(signal.SIGINT)
                 return
 
     threading.Thread(target=watch, name="stop-watch", daemon=True).start()

@@ -67,3 +67,16 @@ class StatusStore(Protocol):
         self, *, status: Status | None = None, since: str | None = None, trace_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Items by status (created_at >= since, newest first) or by trace_id."""
+
+    def expire(self, run_id: str, *, stale_before: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Move a RUNNING item whose lease ran out to FAILED (``strategy-runner reap``).
+
+        Conditional on the item still being RUNNING with ``lease_timestamp(item) < stale_before``
+        (compare-and-set), so a run that heartbeats meanwhile is left alone. Returns the new
+        item, or None when the condition did not hold.
+        """
+
+
+def lease_timestamp(item: dict[str, Any]) -> str:
+    """When a RUNNING item last showed life: its heartbeat, else when it started or was written."""
+    return item.get("heartbeat_at") or item.get("started_at") or item.get("updated_at") or item.get("created_at") or ""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lifecycle import ClaimKind, Decision, Status, claim_kind, finish_decision
-from .base import Claim, TransitionRefused, iso_ago, now_iso
+from .base import Claim, TransitionRefused, iso_ago, lease_timestamp, now_iso
 
 
 class LocalStatusStore:
@@ -78,6 +78,16 @@ class LocalStatusStore:
                 return False
             self._write({**item, **fields, "updated_at": now_iso()})
             return True
+
+    def expire(self, run_id: str, *, stale_before: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        with self._locked():
+            item = self.get(run_id)
+            if not item or item.get("status") != Status.RUNNING or not lease_timestamp(item) < stale_before:
+                return None
+            now = now_iso()
+            new = {**item, **fields, "status": Status.FAILED.value, "updated_at": now, "completed_at": now}
+            self._write(new)
+            return new
 
     def query(
         self, *, status: Status | None = None, since: str | None = None, trace_id: str | None = None

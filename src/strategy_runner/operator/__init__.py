@@ -1,0 +1,1 @@
+"""Operator commands: ``strategy-runner status RUN_ID`` and ``strategy-runner runs``."""

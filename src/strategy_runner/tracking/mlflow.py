@@ -1,0 +1,366 @@
+"""MLflow tracking, done in short-lived child processes under a hard deadline.
+
+Why a child process: importing mlflow takes the supervisor from ~42 MiB to ~166 MiB RSS
+and ~2 s (measured), and a hung tracking server must never stall the run. So the
+supervisor never imports mlflow; each step (``start``, ``finish``) runs as
+``python -m strategy_runner.tracking.mlflow start|finish``, gets its input as JSON on
+stdin, reports JSON lines on stdout, and is killed with its process group when it passes
+MLFLOW_TIMEOUT_SECONDS. The client's own retries are bounded too (see
+``settings.mlflow_client_environment``), so a server that is down fails fast.
+
+One RUN_ID is one MLflow run: ``start`` reuses the newest run tagged ``run_id=<RUN_ID>``
+in the experiment (whatever its status) and reopens it as RUNNING, counting attempts in
+the ``attempt`` tag. Metrics are logged with ``step=attempt``, so each attempt's values
+stay in the metric history while the run shows the latest. Params cannot change in
+MLflow: a retry whose params differ keeps the first values and names the keys in the
+``params_conflict`` tag. This way there are never two FINISHED runs for one RUN_ID.
+
+``finish`` logs tags, params and metrics, sets the terminal status (FINISHED, FAILED,
+KILLED), then uploads the result files; the ``artifacts_logged`` tag (file count) is set
+last, so a run without it has incomplete artifacts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, identity, logs
+from ..settings import Settings, mlflow_client_environment
+
+log = logs.get_logger("strategy_runner.tracking")
+
+DEFAULT_DB = "mlflow.db"
+#: A new sqlite store runs ~50 schema migrations: 4 s idle, over 10 s on a loaded machine
+#: (measured). Killing it half-way is worse than waiting, and a local file cannot hang like
+#: a server, so sqlite stores get at least this deadline.
+SQLITE_MIN_DEADLINE_S = 60.0
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def tracking_uri(settings: Settings, cwd: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI, else an embedded sqlite store in the working directory."""
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
+    return f"sqlite:///{((cwd or Path.cwd()) / DEFAULT_DB).resolve()}"
+
+
+def artifact_root_dir(uri: str) -> Path | None:
+    """For a sqlite store, the database's directory: the client runs there, so MLflow's
+    default artifact root ``./mlruns`` lands beside the database (where ``mlflow ui``
+    started next to it looks). None (inherit) for a server, which stores artifacts itself."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    directory = Path(uri.removeprefix("sqlite:///")).parent
+    return directory if directory.is_dir() else None
+
+
+class MlflowTracker:
+    """The Tracker protocol (tracking/base.py) over MLflow. Never raises, never stalls."""
+
+    def __init__(self, settings: Settings, uri: str):
+        self.settings = settings
+        self.uri = uri
+        self.deadline = settings.mlflow_timeout_seconds
+        if uri.startswith("sqlite:"):
+            self.deadline = max(self.deadline, SQLITE_MIN_DEADLINE_S)
+        self.mlflow_run_id: str | None = None
+        self.attempt = 1
+        self.start_error: str | None = None
+
+    def start(self) -> str | None:
+        s = self.settings
+        payload = {
+            "uri": self.uri, "experiment": s.experiment_name, "run_id": s.run_id,
+            "tags": {
+                "run_id": s.run_id, "trace_id": s.trace_id, "strategy": s.strategy,
+                "strategy_version": s.strategy_version, "timeframe": s.timeframe,
+                "runner_version": __version__, "image": identity.image(s), "owner": identity.owner(s),
+            },
+        }
+        result, error = self._call("start", payload)
+        if error:
+            self.start_error = error
+            log.warning("MLflow tracking unavailable; the backtest goes on without it", error=error, uri=self.uri)
+            return None
+        self.mlflow_run_id = result.get("mlflow_run_id")
+        self.attempt = int(result.get("attempt", 1))
+        log.info("MLflow run started", mlflow_run_id=self.mlflow_run_id, attempt=self.attempt,
+                 experiment=s.experiment_name, uri=self.uri)
+        return self.mlflow_run_id
+
+    def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
+        if status not in TERMINAL:
+            status = "FAILED"
+        if not self.mlflow_run_id:
+            return f"MLflow run not recorded: {self.start_error or 'start() was not called'}"
+        payload = {
+            "uri": self.uri, "mlflow_run_id": self.mlflow_run_id, "status": status, "attempt": self.attempt,
+            "tags": run_tags(self.settings, summary, status),
+            "params": run_params(self.settings, summary),
+            "metrics": run_metrics(summary),
+            "files": [str(p) for p in artifact_files(run_dir)],
+            "run_dir": str(run_dir),
+        }
+        _, error = self._call("finish", payload)
+        if error:
+            log.warning("MLflow logging incomplete; the run's result is unaffected", error=error,
+                        mlflow_run_id=self.mlflow_run_id)
+        else:
+            log.info("MLflow run finished", mlflow_run_id=self.mlflow_run_id, mlflow_status=status)
+        return error
+
+    def _call(self, step: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Run one step in a child process; (its result, None) or ({}, why it failed)."""
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", __name__, step], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                env=mlflow_client_environment(self.settings), cwd=artifact_root_dir(self.uri),
+            )
+        except OSError as exc:
+            return {}, f"MLflow {step}: could not start the client process: {exc}"
+        timed_out = False
+        try:
+            out, err = proc.communicate(json.dumps(payload), timeout=self.deadline)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        lines = [line for line in map(_json_line, out.splitlines()) if line]
+        done = [line["done"] for line in lines if "done" in line]
+        result = next((line for line in lines if "ok" in line), None)
+        elapsed = time.monotonic() - started
+        if timed_out:
+            return {}, (f"MLflow {step} passed its {self.deadline:g} s deadline (MLFLOW_TIMEOUT_SECONDS) and was "
+                        f"stopped; done before that: {', '.join(done) or 'nothing'}")
+        if result and result["ok"]:
+            log.debug("MLflow step done", step=step, seconds=round(elapsed, 3))
+            return result, None
+        why = result["error"] if result else (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        return {}, f"MLflow {step} failed after {elapsed:.1f} s ({', '.join(done) or 'nothing'} done): {why}"[:2000]
+
+
+# --- what gets logged (pure functions of the settings and the summary) -------------------
+
+def _key(text: str) -> str:
+    """A metric/param key MLflow accepts: BTC/USDT:USDT -> BTC_USDT_USDT."""
+    return _KEY_UNSAFE.sub("_", text)
+
+
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:limit]
+
+
+def run_tags(settings: Settings, summary: dict[str, Any] | None, status: str) -> dict[str, str]:
+    summary = summary or {}
+    ident = summary.get("identity") or {}
+    tags = {
+        "run_id": settings.run_id, "trace_id": settings.trace_id, "strategy": settings.strategy,
+        "strategy_version": settings.strategy_version, "timeframe": settings.timeframe,
+        "outcome": status, "runner_version": ident.get("runner_version") or __version__,
+        "image": identity.image(settings), "owner": identity.owner(settings),
+    }
+    for key in ("trading_mode", "backtest_start", "backtest_end"):
+        if summary.get(key):
+            tags[key] = summary[key]
+    for key in ("freqtrade_version", "data_fingerprint", "config_hash", "strategy_hash"):
+        if ident.get(key):
+            tags[key] = ident[key]
+    cache = summary.get("cache") or {}  # written by the supervisor's result cache (cache/hook.py)
+    if cache.get("key"):
+        tags.update(cache_hit=str(bool(cache.get("hit"))).lower(), cache_key=cache["key"])
+        if cache.get("source_run_id"):
+            tags["cache_source_run_id"] = cache["source_run_id"]
+    return {k: _text(v, 8000) for k, v in tags.items()}
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(f"{prefix}.{_key(str(k))}", v))
+        return out
+    return {prefix: value}
+
+
+def run_params(settings: Settings, summary: dict[str, Any] | None) -> dict[str, str]:
+    summary = summary or {}
+    pairs = summary.get("pairs") or list(settings.pairs)
+    params: dict[str, Any] = {
+        "timerange": settings.timerange, "timeframe": settings.timeframe,
+        "pairs": ",".join(pairs) if pairs else "(config whitelist)", "pair_count": len(pairs),
+        "config": settings.config_name,
+    }
+    params.update(summary.get("stake") or {})
+    params.update(_flatten("strategy", summary.get("strategy_params") or {}))
+    return {_key(k): _text(v, 6000) for k, v in params.items() if v is not None}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def run_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
+    """Headline metrics as they are, per pair as ``pair.<PAIR>.<metric>``, phase durations
+    as ``duration.<phase>`` (seconds) and the supervisor's figures (peak memory, upload)."""
+    summary = summary or {}
+    metrics: dict[str, Any] = dict(summary.get("metrics") or {})
+    for row in summary.get("per_pair") or []:
+        pair = _key(str(row.get("pair", "")))
+        metrics.update({f"pair.{pair}.{k}": v for k, v in row.items() if k != "pair"})
+    metrics.update({f"duration.{k}": v for k, v in (summary.get("durations") or {}).items()})
+    for key, value in (summary.get("supervisor") or {}).items():  # peak_memory_mb, upload_s
+        metrics[f"duration.{key}" if key.endswith("_s") else key] = value
+    return {_key(k): n for k, v in metrics.items() if (n := _number(v)) is not None}
+
+
+def artifact_files(run_dir: Path) -> list[Path]:
+    """Every result file (summary, Freqtrade zip, trades.csv, run.log, reports, manifest)."""
+    from ..artifacts.base import result_files
+
+    return result_files(run_dir) if run_dir.is_dir() else []
+
+
+# --- the child process: the only code that imports mlflow ----------------------------------
+
+def _json_line(text: str) -> dict[str, Any] | None:
+    try:
+        line = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return line if isinstance(line, dict) else None
+
+
+def _emit(line: dict[str, Any], out: Any) -> None:
+    out.write(json.dumps(line) + "\n")
+    out.flush()
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The experiment's id, created when missing; safe when two runs create it at once."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = client.get_experiment_by_name(name)  # another run created it first
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage != "active":
+        raise RuntimeError(f"MLflow experiment {name!r} is deleted: restore it or set another EXPERIMENT_NAME")
+    return experiment.experiment_id
+
+
+def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
+    from mlflow.entities import RunTag
+
+    exp_id = experiment_id(client, payload["experiment"])
+    _emit({"done": "experiment"}, out)
+    previous = client.search_runs(
+        [exp_id], filter_string=f"tags.run_id = '{payload['run_id']}'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    tags = dict(payload["tags"])
+    if previous:  # a retried attempt: the same MLflow run, reopened
+        run = previous[0]
+        attempt = int(run.data.tags.get("attempt", "1")) + 1
+        client.update_run(run.info.run_id, status="RUNNING")
+    else:
+        attempt = 1
+        run = client.create_run(exp_id, run_name=payload["run_id"], tags={"run_id": payload["run_id"]})
+    tags["attempt"] = str(attempt)
+    client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    _emit({"done": "run"}, out)
+    return {"mlflow_run_id": run.info.run_id, "attempt": attempt, "reused": bool(previous)}
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
+    from mlflow.entities import Metric, Param, RunTag
+
+    run_id = payload["mlflow_run_id"]
+    existing = client.get_run(run_id).data.params
+    params = payload["params"]
+    conflicts = sorted(k for k, v in params.items() if k in existing and existing[k] != v)
+    tags = dict(payload["tags"])
+    if conflicts:
+        tags["params_conflict"] = ",".join(conflicts)[:8000]
+    now = int(time.time() * 1000)
+    step = int(payload.get("attempt", 1))
+    metrics = [Metric(k, v, now, step) for k, v in payload["metrics"].items()]
+    new_params = [Param(k, v) for k, v in params.items() if k not in existing]
+    for chunk in _chunks([RunTag(k, v) for k, v in tags.items()], 100):
+        client.log_batch(run_id, tags=chunk)
+    for chunk in _chunks(new_params, 100):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(metrics, 1000):
+        client.log_batch(run_id, metrics=chunk)
+    _emit({"done": "tags, params, metrics"}, out)
+    client.set_terminated(run_id, status=payload["status"])
+    _emit({"done": f"status {payload['status']}"}, out)
+    run_dir = Path(payload["run_dir"])
+    files = [Path(f) for f in payload["files"] if Path(f).is_file()]
+    for path in files:
+        sub = path.parent.relative_to(run_dir).as_posix()
+        client.log_artifact(run_id, str(path), artifact_path=None if sub == "." else sub)
+    client.set_tag(run_id, "artifacts_logged", str(len(files)))
+    _emit({"done": f"{len(files)} artifacts"}, out)
+    return {"mlflow_run_id": run_id}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m strategy_runner.tracking.mlflow start|finish`` (JSON on stdin)."""
+    out = sys.stdout
+    step = argv[0] if argv else ""
+    try:
+        payload = json.load(sys.stdin)
+        with contextlib.redirect_stdout(sys.stderr):  # mlflow prints "View run ..." lines
+            try:
+                from mlflow.tracking import MlflowClient
+            except ImportError as exc:
+                raise RuntimeError(f"the mlflow client is not installed ({exc})") from None
+            if payload["uri"].startswith("sqlite:"):
+                try:
+                    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+                except ImportError as exc:
+                    raise RuntimeError(
+                        f"the embedded sqlite store needs SQLAlchemy and alembic next to mlflow-skinny ({exc}): "
+                        "install alembic or the full 'mlflow' package, or set MLFLOW_TRACKING_URI to a server"
+                    ) from None
+            client = MlflowClient(tracking_uri=payload["uri"])
+            steps = {"start": _start, "finish": _finish}
+            if step not in steps:
+                raise RuntimeError(f"unknown step {step!r}: expected start or finish")
+            result = steps[step](client, payload, out)
+        _emit({"ok": True, **result}, out)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which goes on
+        _emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}, out)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
