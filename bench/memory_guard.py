@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-mb", type=int, default=2048)
     parser.add_argument("--no-plain", action="store_true", help="skip plain Freqtrade")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--show", metavar="JSON", help="print the table of an earlier run's JSON and exit")
     args = parser.parse_args(argv)
+    if args.show:
+        print(table(json.loads(Path(args.show).read_text())))
+        return 0
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     work = Path(tempfile.mkdtemp(prefix="memory-guard-"))
     shutil.copytree(ROOT / "configs", work / "configs")
@@ -219,25 +223,26 @@ def table(report: dict[str, Any]) -> str:
     limit = report["limit_mb"]
     lines = [f"memory guard at a {limit} MiB limit, {report['strategy']}, 5m, {report['timerange']} "
              f"(load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on {report['cpus']} CPUs)",
-             f"{'pairs':>5} {'pair-yr':>7} {'estimate':>8} | {'guarded':<22} {'peak MiB':>8} {'wall s':>6} | "
-             f"{'plain peak MiB':>14} {'wall s':>6} {'at ' + str(limit) + ' MiB':<22}"]
+             f"{'pairs':>5} {'pair-yr':>7} {'estimate':>8} | {'guarded':<28} {'peak MiB':>8} {'wall s':>6} | "
+             f"{'plain peak MiB':>14} {'wall s':>6} {'in a ' + str(limit) + ' MiB task':<22}"]
     for r in report["rows"]:
         g = r["guarded"]
         verdict = g["status"] if g["status"] == "COMPLETED" else f"{g['status']} {g['error_type']}"
         plain = r.get("plain")
         if plain:
             ok = plain["exit_code"] == 0
-            at_limit = ("fits" if plain["fits_limit"] else "OOM-killed, no message") if ok else f"exit {plain['exit_code']}"
+            at_limit = ("fits" if plain["fits_limit"] else "over: OOM kill, exit 137") if ok else f"exit {plain['exit_code']}"
             plain_cols = f"{plain['sampled_peak_mb']:>14.0f} {plain['wall_s']:>6.0f} {at_limit:<22}"
         else:
             plain_cols = f"{'-':>14} {'-':>6} {'-':<22}"
-        lines.append(f"{r['pairs']:>5} {r['pair_years']:>7.1f} {r['estimate_mb']:>8} | {verdict:<22} "
-                     f"{(g['peak_memory_mb'] or 0):>8.0f} {g['wall_s']:>6.0f} | {plain_cols}")
+        peak = f"{g['peak_memory_mb']:>8.0f}" if g["peak_memory_mb"] is not None else f"{'-':>8}"  # refused: no worker
+        lines.append(f"{r['pairs']:>5} {r['pair_years']:>7.1f} {r['estimate_mb']:>8} | {verdict:<28} "
+                     f"{peak} {g['wall_s']:>6.0f} | {plain_cols}")
     lines.append(f"largest completed under the guard: {report['largest_completed_pairs']} pairs x 1 year")
     if report["calibration_fit"]:
         f = report["calibration_fit"]
         lines.append(f"fit through completed runs: peak ~= {f['base_mb']} MiB + {f['mb_per_pair_year']} MiB per pair-year")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ backtest cannot take the lifecycle with it.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import signal
 import subprocess
@@ -147,20 +148,31 @@ class Supervisor:
         try:
             # Heartbeats from the claim on: tracking and fetching count against HeartbeatSeconds too.
             with HeartbeatLoop(s.heartbeat_interval_seconds, self._beat, self._beat_failed):
-                self.mlflow_run_id = self.adapters.tracker.start()
-                if self.mlflow_run_id:
-                    self.adapters.status.touch(s.run_id, owner=self.owner, fields={"mlflow_run_id": self.mlflow_run_id})
-                self.prepare()
-                if self.cache.reuse():
-                    self.progress = {"phase": "cached", "fraction": 1.0}
-                else:
-                    self._run_worker()
-                    self.cache.note_computed()
+                # Opening the MLflow run takes seconds (its own process, bounded by a deadline):
+                # do it while the backtest starts instead of before.
+                tracking = threading.Thread(target=contextvars.copy_context().run, args=(self._start_tracking,),
+                                            name="tracking-start", daemon=True)  # keeps run_id on its logs
+                tracking.start()
+                try:
+                    self.prepare()
+                    if self.cache.reuse():
+                        self.progress = {"phase": "cached", "fraction": 1.0}
+                    else:
+                        self._run_worker()
+                        self.cache.note_computed()
+                finally:
+                    tracking.join()
         except BaseException as exc:  # noqa: BLE001 - every way out ends in a terminal status
             error = exc
         # Upload and tracking can take longer than HeartbeatSeconds: keep beating until the callback.
         with HeartbeatLoop(s.heartbeat_interval_seconds, self._beat_finishing, lambda e: not isinstance(e, Cancelled)):
             return self._finish(error)
+
+    def _start_tracking(self) -> None:
+        self.mlflow_run_id = self._safe(self.adapters.tracker.start)
+        if self.mlflow_run_id:
+            self._safe(self.adapters.status.touch, self.settings.run_id, owner=self.owner,
+                       fields={"mlflow_run_id": self.mlflow_run_id})
 
     def prepare(self) -> None:
         """Fetch what the worker needs that is not on disk yet (S3 config overlay, data)."""
@@ -228,6 +240,10 @@ class Supervisor:
                 self._safe(self.cache.store)
         except TransitionRefused as exc:
             log.error("could not record the outcome: the run was taken over", error=str(exc))
+            item = {**fields, "run_id": s.run_id, "status": status.value}
+        except Exception as exc:  # noqa: BLE001 - the store is down even after retries
+            # The callback and exit code still report the outcome; `reap` ends the item later.
+            log.error("could not record the outcome in the status store", error=str(exc), status=status.value)
             item = {**fields, "run_id": s.run_id, "status": status.value}
         if error is None:
             log.info("run completed", results_uri=results_uri, mlflow_run_id=self.mlflow_run_id)
@@ -329,10 +345,10 @@ class Supervisor:
             signal.signal(sig, on_signal)
 
     @staticmethod
-    def _safe(fn: Any, *args: Any) -> Any:
+    def _safe(fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call a side effect that must not stop the lifecycle from finishing."""
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             log.error("side effect failed", call=getattr(fn, "__qualname__", str(fn)), error=str(exc))
             return None

@@ -11,22 +11,17 @@ upgrade that moves the seam.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from .config import read_json
 
 PINNED_FREQTRADE = "2026.9"
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigurationError(f"markets snapshot {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"markets snapshot {path} is not valid JSON: {exc}") from None
+    data = read_json(path, "markets snapshot")
     markets = data.get("markets")
     if not isinstance(markets, dict) or not markets:
         raise ConfigurationError(f"markets snapshot {path} has no 'markets' object")

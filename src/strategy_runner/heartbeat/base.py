@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -43,7 +44,10 @@ class HeartbeatLoop:
         self._beat = beat
         self._on_error = on_error
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        # In a copy of the caller's context, so log lines keep run_id and trace_id.
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name="heartbeat", daemon=True
+        )
 
     def _run(self) -> None:
         while True:

@@ -14,10 +14,3 @@ class Tracker(Protocol):
         """Log what exists and close the record as FINISHED, FAILED or KILLED.
         Returns a tracking error message, or None when all went well."""
 
-
-class NullTracker:
-    def start(self) -> str | None:
-        return None
-
-    def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
-        return None

@@ -44,6 +44,9 @@ DEFAULT_DB = "mlflow.db"
 #: (measured). Killing it half-way is worse than waiting, and a local file cannot hang like
 #: a server, so sqlite stores get at least this deadline.
 SQLITE_MIN_DEADLINE_S = 60.0
+#: Closing a KILLED run happens inside ECS's 30 s stopTimeout, next to the worker's grace
+#: and the log upload: it gets at most this long.
+STOPPING_DEADLINE_S = 8.0
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -112,7 +115,9 @@ class MlflowTracker:
             "files": [str(p) for p in artifact_files(run_dir)],
             "run_dir": str(run_dir),
         }
-        _, error = self._call("finish", payload)
+        # KILLED means a stop is under way inside ECS's stopTimeout: tracking gets less time.
+        deadline = min(self.deadline, STOPPING_DEADLINE_S) if status == "KILLED" else self.deadline
+        _, error = self._call("finish", payload, deadline)
         if error:
             log.warning("MLflow logging incomplete; the run's result is unaffected", error=error,
                         mlflow_run_id=self.mlflow_run_id)
@@ -120,8 +125,9 @@ class MlflowTracker:
             log.info("MLflow run finished", mlflow_run_id=self.mlflow_run_id, mlflow_status=status)
         return error
 
-    def _call(self, step: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def _call(self, step: str, payload: dict[str, Any], deadline: float | None = None) -> tuple[dict[str, Any], str | None]:
         """Run one step in a child process; (its result, None) or ({}, why it failed)."""
+        deadline = deadline or self.deadline
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -133,7 +139,7 @@ class MlflowTracker:
             return {}, f"MLflow {step}: could not start the client process: {exc}"
         timed_out = False
         try:
-            out, err = proc.communicate(json.dumps(payload), timeout=self.deadline)
+            out, err = proc.communicate(json.dumps(payload), timeout=deadline)
         except subprocess.TimeoutExpired:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
@@ -144,7 +150,7 @@ class MlflowTracker:
         result = next((line for line in lines if "ok" in line), None)
         elapsed = time.monotonic() - started
         if timed_out:
-            return {}, (f"MLflow {step} passed its {self.deadline:g} s deadline (MLFLOW_TIMEOUT_SECONDS) and was "
+            return {}, (f"MLflow {step} passed its {deadline:g} s deadline (MLFLOW_TIMEOUT_SECONDS) and was "
                         f"stopped; done before that: {', '.join(done) or 'nothing'}")
         if result and result["ok"]:
             log.debug("MLflow step done", step=step, seconds=round(elapsed, 3))
