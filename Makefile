@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: backtest test setup clean bench bench-quick regression bench-cache
+.PHONY: backtest test setup browser clean bench bench-quick regression bench-cache
 
 $(BIN)/strategy-runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ setup: $(BIN)/strategy-runner
 backtest: setup
 	$(BIN)/strategy-runner backtest
 
-test: setup
+test: setup browser
 	$(BIN)/pytest
+
+# Debian's Chromium for the HTML report's headless-browser test; installed only when missing.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Performance harness (bench/run.py): runner vs plain freqtrade, lifecycle timings. Writes bench/out/.
 bench: setup

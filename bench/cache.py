@@ -7,11 +7,10 @@ directory: the cold pass computes every case (and fills RUNS_DIR/.cache/), the c
 pass finds every key and copies the stored result. Prints the times and their ratio and
 writes bench/out/cache-<UTC time>.json (and bench/out/cache.json).
 
-MLflow tracking is on in every run (a hit is tracked too), so both passes pay it: by
-default against a real ``mlflow server`` on loopback (as deployed), with ``--mlflow
-sqlite`` against a sqlite file (each tracking step then opens the database itself). The
-tracking time is read off each run's log and also shown subtracted, which isolates what
-the cache itself saves.
+By default the cases run as ``strategy-runner regression`` runs them: without MLflow
+tracking. ``--mlflow server`` (a real ``mlflow server`` on loopback, as deployed) or
+``--mlflow sqlite`` passes ``--track``, so every run, a hit too, is tracked and both passes
+pay for it; the tracking time is read off each run's log and also shown subtracted.
 """
 
 from __future__ import annotations
@@ -40,10 +39,10 @@ from strategy_runner.settings import child_environment  # noqa: E402
 DROP = ("RUN_ID", "TRADAI_RUN_ID", "RESULTS_BUCKET", "DYNAMODB_TABLE", "TASK_TOKEN", "RESULT_CACHE")
 
 
-def regression(suite: Path, runs: Path, junit: Path, env: dict[str, str]) -> tuple[float, int, dict]:
+def regression(suite: Path, runs: Path, junit: Path, env: dict[str, str], track: bool) -> tuple[float, int, dict]:
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "strategy_runner", "regression", "--suite", str(suite),
-                           "--runs-dir", str(runs), "--junit", str(junit)],
+                           "--runs-dir", str(runs), "--junit", str(junit), *(["--track"] if track else [])],
                           env=env, cwd=runs.parent, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
@@ -121,18 +120,20 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", type=Path, default=ROOT / "regression" / "suite.toml")
     p.add_argument("--repeat", type=int, default=1, help="cold+cached pairs to measure (fresh runs dir each)")
-    p.add_argument("--mlflow", choices=("server", "sqlite"), default="server", help="tracking backend (default server)")
+    p.add_argument("--mlflow", choices=("off", "server", "sqlite"), default="off",
+                   help="off: the regression command's default (no tracking); server/sqlite: --track against it")
     args = p.parse_args()
     rows = []
     for i in range(args.repeat):
         scratch = Path(tempfile.mkdtemp(prefix="bench-cache-"))
         try:
+            track = args.mlflow != "off"
             with (mlflow_server(scratch) if args.mlflow == "server"
                   else contextlib.nullcontext(f"sqlite:///{scratch}/mlflow.db")) as tracking_uri:
                 env = child_environment({"MLFLOW_TRACKING_URI": tracking_uri, "LOG_FORMAT": "json"}, drop=DROP)
                 runs = scratch / "runs"
-                cold_s, cold_rc, cold_cases = regression(args.suite.resolve(), runs, scratch / "cold.xml", env)
-                cached_s, cached_rc, cached_cases = regression(args.suite.resolve(), runs, scratch / "cached.xml", env)
+                cold_s, cold_rc, cold_cases = regression(args.suite.resolve(), runs, scratch / "cold.xml", env, track)
+                cached_s, cached_rc, cached_cases = regression(args.suite.resolve(), runs, scratch / "cached.xml", env, track)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         rows.append({"cold_s": round(cold_s, 3), "cached_s": round(cached_s, 3),

@@ -72,10 +72,12 @@ def test_zero_variable_run_completes_and_says_where_results_are(run_env):
 
 
 def test_same_inputs_give_identical_metrics(run_env):
-    env = {**run_env, "TIMERANGE": SHORT}
+    env = {**run_env, "TIMERANGE": SHORT, "RESULT_CACHE": "false"}  # both runs really compute
     first = runner({**env, "RUN_ID": "same-1"})
     second = runner({**env, "RUN_ID": "same-2"})
     assert first.returncode == second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    assert not status_item(env, "same-2").get("cache_hit")
+    assert (results(env, "same-1") / "trades.csv").read_bytes() == (results(env, "same-2") / "trades.csv").read_bytes()
     a, b = summary(env, "same-1"), summary(env, "same-2")
     assert a["metrics"]["total_trades"] > 0
     assert a["metrics"] == b["metrics"] and a["per_pair"] == b["per_pair"]
@@ -214,3 +216,18 @@ def test_a_backtest_opens_no_socket_to_a_non_loopback_address(audited_env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert summary(env, "offline")["metrics"]["total_trades"] > 0
     assert not log.exists(), log.read_text()
+
+
+def test_a_trace_id_already_on_the_item_is_kept(run_env):
+    """The backend wrote PENDING with its trace_id: the run keeps it (logs, item, summary)."""
+    status_dir = Path(run_env["RUNS_DIR"]) / ".status"
+    status_dir.mkdir(parents=True)
+    (status_dir / "traced.json").write_text(json.dumps(
+        {"run_id": "traced", "status": "PENDING", "trace_id": "from-backend", "created_at": "2026-01-01T00:00:00.000000Z"}))
+    env = {**run_env, "RUN_ID": "traced", "TIMERANGE": SHORT, "PAIRS": "BTC/USDT"}
+    proc = runner(env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert status_item(env, "traced")["trace_id"] == "from-backend"
+    assert summary(env, "traced")["trace_id"] == "from-backend"
+    lines = [json.loads(line) for line in (results(env, "traced") / "run.log").read_text().splitlines()]
+    assert {line["trace_id"] for line in lines} == {"from-backend"}

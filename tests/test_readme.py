@@ -23,4 +23,4 @@ def test_environment_table_matches_settings():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in README
     assert "make test" in (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"^test: setup\n\t\$\(BIN\)/pytest", (ROOT / "Makefile").read_text(), re.M)
+    assert re.search(r"^test: setup browser\n\t\$\(BIN\)/pytest", (ROOT / "Makefile").read_text(), re.M)

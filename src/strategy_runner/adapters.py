@@ -10,7 +10,7 @@ from .heartbeat.base import NullOrchestrator, Orchestrator
 from .settings import Settings
 from .status.base import StatusStore
 from .status.local import LocalStatusStore
-from .tracking.base import Tracker
+from .tracking.base import NoTracker, Tracker
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ def orchestrator(settings: Settings) -> Orchestrator:
 
 
 def tracker(settings: Settings) -> Tracker:
-    """Always MLflow: MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db."""
+    """MLflow: MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db; nothing with TRACKING=false."""
+    if not settings.tracking:
+        return NoTracker()
     from .tracking.mlflow import MlflowTracker, tracking_uri
 
     return MlflowTracker(settings, tracking_uri(settings))

@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from . import logs
+
+    logs.configure()  # stderr, so stdout stays the command's output; `backtest` adds its run log
     try:
         return args.func(args)
     except RunnerError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .lifecycle import Status
 from .status.base import StatusStore, iso_ago, lease_timestamp, now_iso
+from .tracking.base import Tracker
 
 ERROR_TYPE = "StaleLease"
 
@@ -45,6 +46,15 @@ def reap(store: StatusStore, *, lease_seconds: float, dry_run: bool = False) -> 
     return reaped
 
 
+def close_tracking(tracker: Tracker, reaped: list[dict[str, Any]]) -> None:
+    """A dead attempt also left its MLflow run RUNNING: end it as KILLED with the reason."""
+    for item in reaped:
+        if item.get("mlflow_run_id"):
+            error = tracker.close(item["mlflow_run_id"], "KILLED", item["error_message"])
+            if error:
+                item["tracking_error"] = error
+
+
 def add_parser(sub: Any) -> None:
     """Register ``strategy-runner reap`` on the CLI's subparsers."""
     p = sub.add_parser("reap", help="mark RUNNING runs whose heartbeat is older than the lease FAILED (StaleLease)")
@@ -67,6 +77,8 @@ def _command(args: Any) -> int:
     if lease <= 0:
         raise ValidationError(f"--lease-seconds={lease!r}: expected a number of seconds above 0")
     reaped = reap(adapters.status_store(settings), lease_seconds=lease, dry_run=args.dry_run)
+    if not args.dry_run:
+        close_tracking(adapters.tracker(settings), reaped)
     if args.json:
         print(json.dumps(reaped, indent=2, sort_keys=True, default=str))
         return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import identity, logs
-from .adapters import Adapters, build
+from .adapters import Adapters, build, status_store
 from .artifacts.base import SUMMARY, write_manifest
 from .engine.config import effective_config, find_strategy, read_json
 from .heartbeat.base import HeartbeatLoop
@@ -63,12 +63,28 @@ def backtest(settings: Settings) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     logs.configure(settings.log_format, settings.log_level, settings.run_dir / "run.log")
     logs.bind_run(settings.run_id, settings.trace_id, process="supervisor")
+    settings = adopt_recorded_trace_id(settings)
     adapters = build(settings)
     try:
         preflight(settings)
     except RunnerError as exc:
         return fail_before_start(settings, adapters, exc)
     return Supervisor(settings, adapters).run()
+
+
+def adopt_recorded_trace_id(settings: Settings) -> Settings:
+    """Keep the trace_id the backend or workflow already wrote on the item (the trace GSI and
+    the other services' logs use it); TRACE_ID only names runs that have none yet."""
+    try:
+        recorded = (status_store(settings).get(settings.run_id) or {}).get("trace_id")
+    except Exception as exc:  # noqa: BLE001 - the claim will meet the same store and report it
+        log.warning("could not read the status item before claiming it", error=str(exc))
+        return settings
+    if not recorded or recorded == settings.trace_id:
+        return settings
+    log.info("using the trace_id already on the status item", trace_id=recorded, ignored=settings.trace_id)
+    logs.bind_run(settings.run_id, recorded, process="supervisor")
+    return settings.model_copy(update={"trace_id": recorded})
 
 
 def preflight(settings: Settings) -> None:

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
         None, validation_alias="MLFLOW_TRACKING_URI",
         description="MLflow server; unset: sqlite:///mlflow.db in the working directory.",
     )
+    tracking: bool = Field(
+        True, validation_alias="TRACKING",
+        description="Log the run to MLflow; false: no tracking (regression cases default to false).",
+    )
     mlflow_timeout_seconds: float = Field(
         10.0, gt=0, le=300, validation_alias="MLFLOW_TIMEOUT_SECONDS",
         description="Deadline for each MLflow step; past it tracking is skipped, never the run.",

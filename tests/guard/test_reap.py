@@ -120,3 +120,23 @@ def test_the_cli_reaps_prints_and_dry_runs(store, tmp_path: Path):
     assert "reaped 0 run(s)" in cli().stdout
     bad = cli("--lease-seconds", "0")
     assert bad.returncode == 2 and "--lease-seconds" in bad.stderr
+
+
+def test_reap_also_ends_the_dead_attempts_mlflow_run(mlflow_server, tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server.uri)
+    experiment = client.create_experiment(f"reap-{tmp_path.name}")
+    left_open = client.create_run(experiment).info.run_id  # what a SIGKILLed container leaves behind
+    store = LocalStatusStore(tmp_path / "runs")
+    running(store, "dead", "host:9", heartbeat_age=3600)
+    store.touch("dead", owner="host:9", fields={"mlflow_run_id": left_open})
+    env = {"RUNS_DIR": str(tmp_path / "runs"), "PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": mlflow_server.uri}
+    out = subprocess.run([sys.executable, "-m", "strategy_runner", "reap", "--json"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    (reaped,) = json.loads(out.stdout)
+    assert reaped["run_id"] == "dead" and "tracking_error" not in reaped
+    run = client.get_run(left_open)
+    assert run.info.status == "KILLED"
+    assert "no heartbeat since" in run.data.tags["close_reason"]

@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", type=Path, help="write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     p.add_argument("--runs-dir", type=Path, help="where case runs go (default: RUNS_DIR); the result cache lives here")
     p.add_argument("--no-cache", action="store_true", help="recompute every case (RESULT_CACHE=false)")
+    p.add_argument("--track", action="store_true", help="log each case to MLflow too (default: TRACKING=false)")
     p.add_argument("--jobs", type=int, default=1, help="cases run at once (default %(default)s)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per case (default %(default)s)")
 
@@ -58,7 +59,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     def one(case: Case) -> CaseResult:
         result = run_case(suite, case, runs_dir, f"regression-{stamp}-{case.name}"[:128],
-                          cache=not args.no_cache, timeout=args.timeout, update=args.update_baselines)
+                          cache=not args.no_cache, track=args.track, timeout=args.timeout,
+                          update=args.update_baselines)
         print(f"regression: {case.name}: {result.status} ({result.seconds:.1f}s)", file=sys.stderr)
         return result
 
@@ -73,7 +75,8 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def case_environment(suite: Suite, case: Case, runs_dir: Path, run_id: str, cache: bool) -> dict[str, str]:
+def case_environment(suite: Suite, case: Case, runs_dir: Path, run_id: str, cache: bool,
+                     track: bool = False) -> dict[str, str]:
     env = {"RUN_ID": run_id, "RUNS_DIR": str(runs_dir), "STRATEGY": case.strategy, "CONFIG": case.config,
            "PAIRS": json.dumps(list(case.pairs)), "TIMERANGE": case.timerange, "TIMEFRAME": case.timeframe,
            "LOG_FORMAT": "json"}
@@ -83,14 +86,16 @@ def case_environment(suite: Suite, case: Case, runs_dir: Path, run_id: str, cach
             env[var] = str(value)
     if not cache:
         env["RESULT_CACHE"] = "false"
+    if not track:  # a regression case is a comparison, not an experiment worth a run in MLflow
+        env["TRACKING"] = "false"
     env.update(case.env)
     return child_environment(env, drop=PER_RUN_VARIABLES)
 
 
 def run_case(suite: Suite, case: Case, runs_dir: Path, run_id: str, *, cache: bool, timeout: float,
-             update: bool) -> CaseResult:
+             update: bool, track: bool = False) -> CaseResult:
     started = time.monotonic()
-    env = case_environment(suite, case, runs_dir, run_id, cache)
+    env = case_environment(suite, case, runs_dir, run_id, cache, track)
     result = CaseResult(case=case, status=ERROR, run_id=run_id, results_dir=str(runs_dir / run_id))
     try:
         proc = subprocess.run([sys.executable, "-m", "strategy_runner", "backtest"], env=env,

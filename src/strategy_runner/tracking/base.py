@@ -14,3 +14,18 @@ class Tracker(Protocol):
         """Log what exists and close the record as FINISHED, FAILED or KILLED.
         Returns a tracking error message, or None when all went well."""
 
+    def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
+        """End a record a dead attempt left open (``reap``). Returns an error message or None."""
+
+
+class NoTracker:
+    """TRACKING=false: the run is not logged anywhere but its own results."""
+
+    def start(self) -> str | None:
+        return None
+
+    def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
+        return None
+
+    def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
+        return None

@@ -125,6 +125,16 @@ class MlflowTracker:
             log.info("MLflow run finished", mlflow_run_id=self.mlflow_run_id, mlflow_status=status)
         return error
 
+    def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
+        """End a run another process left open (``reap``): status and a reason tag only."""
+        payload = {
+            "uri": self.uri, "mlflow_run_id": mlflow_run_id, "status": status, "attempt": 1,
+            "tags": {"closed_by": "strategy-runner reap", "close_reason": _text(reason, 5000)},
+            "params": {}, "metrics": {}, "files": [], "run_dir": ".",
+        }
+        _, error = self._call("finish", payload)
+        return error
+
     def _call(self, step: str, payload: dict[str, Any], deadline: float | None = None) -> tuple[dict[str, Any], str | None]:
         """Run one step in a child process; (its result, None) or ({}, why it failed)."""
         deadline = deadline or self.deadline
