@@ -207,10 +207,16 @@ class Supervisor:
         }
 
     def _finish(self, error: BaseException | None) -> int:
+        """Store results, then record the outcome: status item, callback, MLflow.
+
+        Success: results are stored before COMPLETED is written (COMPLETED means they are
+        there), and tracking before it too, so a tracking failure lands on the item.
+        Failure: the terminal status and the callback come first (a stop must finish inside
+        ECS's stopTimeout); tracking follows, best effort.
+        """
         s = self.settings
         summary = _read_json(self.run_dir / SUMMARY)
-        results_uri = None
-        upload_s = None
+        results_uri = upload_s = None
         if error is None:
             try:
                 write_manifest(self.run_dir)
@@ -222,52 +228,53 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001
                 error = ResultsUploadError(f"storing results failed: {exc}")
         status = Status.COMPLETED if error is None else Status(getattr(error, "terminal_status", "FAILED"))
-        tracking_status = {Status.COMPLETED: "FINISHED", Status.CANCELLED: "KILLED"}.get(status, "FAILED")
-        if isinstance(error, SpotInterrupted):
-            tracking_status = "KILLED"
-        supervisor_figures = {"peak_memory_mb": self.peak_memory_mb, "upload_s": upload_s}
-        tracking_error = self._safe(self.adapters.tracker.finish, tracking_status,
-                                    {**(summary or {}), "supervisor": supervisor_figures}, self.run_dir)
+        interrupted = status == Status.CANCELLED or isinstance(error, SpotInterrupted)
+        tracking_status = "FINISHED" if error is None else "KILLED" if interrupted else "FAILED"
+        tracked_summary = {**(summary or {}), "supervisor": {"peak_memory_mb": self.peak_memory_mb, "upload_s": upload_s}}
+
         fields: dict[str, Any] = {"peak_memory_mb": self.peak_memory_mb, "progress": self.progress or None,
                                   **self.cache.fields}
         if self.memory is not None:
             fields.update(memory_limit_mb=self.memory.limit.mb, memory_limit_source=self.memory.limit.source)
-        if tracking_error:
-            fields["tracking_error"] = tracking_error
         if summary:
             fields["summary"] = {k: summary["metrics"].get(k) for k in HEADLINE_OUTPUT}
+
         if error is None:
-            fields["results_uri"] = results_uri
-        else:
-            fields.update(
-                error_type=error_name_for(error), error_message=str(error)[:2000] or type(error).__name__,
-                retryable=bool(getattr(error, "retryable", False)),
-                traceback_tail=getattr(error, "traceback_tail", None),
-            )
-            log.error("run failed", error_type=fields["error_type"], error=fields["error_message"])
-            if not isinstance(error, ResultsUploadError):
-                # Whatever exists (logs, partial results) is kept; upload it best effort.
-                results_uri = self._safe(self._publish_partial)
-                if results_uri:
-                    fields["results_uri"] = results_uri
-        try:
-            item = self.adapters.status.finish(s.run_id, status, owner=self.owner, fields=fields)
-            if status == Status.COMPLETED:
-                self._safe(self.cache.store)
-        except TransitionRefused as exc:
-            log.error("could not record the outcome: the run was taken over", error=str(exc))
-            item = {**fields, "run_id": s.run_id, "status": status.value}
-        except Exception as exc:  # noqa: BLE001 - the store is down even after retries
-            # The callback and exit code still report the outcome; `reap` ends the item later.
-            log.error("could not record the outcome in the status store", error=str(exc), status=status.value)
-            item = {**fields, "run_id": s.run_id, "status": status.value}
-        if error is None:
+            tracking_error = self._safe(self.adapters.tracker.finish, tracking_status, tracked_summary, self.run_dir)
+            if tracking_error:
+                fields["tracking_error"] = tracking_error
+            item = self._record(status, {**fields, "results_uri": results_uri})
+            self._safe(self.cache.store)
             log.info("run completed", results_uri=results_uri, mlflow_run_id=self.mlflow_run_id)
             self._safe(self.adapters.orchestrator.succeed, callback_output(item))
             _print_done(item)
-        elif not isinstance(error, Cancelled):  # a cancelled token no longer takes callbacks
+            return exit_code_for(None)
+
+        fields.update(
+            error_type=error_name_for(error), error_message=str(error)[:2000] or type(error).__name__,
+            retryable=bool(getattr(error, "retryable", False)),
+            traceback_tail=getattr(error, "traceback_tail", None),
+        )
+        log.error("run failed", error_type=fields["error_type"], error=fields["error_message"])
+        if not isinstance(error, ResultsUploadError):
+            # Whatever exists (logs, partial results) is kept; upload it best effort.
+            fields["results_uri"] = self._safe(self._publish_partial)
+        self._record(status, fields)
+        if not isinstance(error, Cancelled):  # a cancelled token no longer takes callbacks
             self._safe(self.adapters.orchestrator.fail, error_name_for(error), str(error)[:32000])
+        self._safe(self.adapters.tracker.finish, tracking_status, tracked_summary, self.run_dir)
         return exit_code_for(error)
+
+    def _record(self, status: Status, fields: dict[str, Any]) -> dict[str, Any]:
+        """The terminal write; the item as written (or as we meant it when the store refused)."""
+        try:
+            return self.adapters.status.finish(self.settings.run_id, status, owner=self.owner, fields=fields)
+        except TransitionRefused as exc:
+            log.error("could not record the outcome: the run was taken over", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the store is down even after retries
+            # The callback and exit code still report the outcome; `reap` ends the item later.
+            log.error("could not record the outcome in the status store", error=str(exc), status=status.value)
+        return {**fields, "run_id": self.settings.run_id, "status": status.value}
 
     def _publish_partial(self) -> str | None:
         write_manifest(self.run_dir)

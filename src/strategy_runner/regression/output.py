@@ -10,6 +10,18 @@ from .compare import ERROR, FAIL, MISSING, CaseResult, MetricDiff
 HEADLINE = ("total_trades", "profit_total", "max_drawdown_account")
 
 
+def _headline_cells(r: CaseResult, moved: str) -> list[str]:
+    """One cell per headline metric: its value, or ``moved`` (baseline, current) where it moved."""
+    cells = []
+    for m in HEADLINE:
+        diff = next((d for d in r.diffs if d.metric == m), None)
+        if diff is not None and not diff.ok:
+            cells.append(moved.format(_num(diff.baseline), _num(diff.current)))
+        else:
+            cells.append(_num(r.metrics.get(m)) if m in r.metrics else "—")
+    return cells
+
+
 def _num(v: float | None) -> str:
     if v is None:
         return "—"
@@ -50,13 +62,7 @@ def table(results: list[CaseResult], suite_path: Path) -> str:
         f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     rows = [("case", "status", *HEADLINE, "time", "run")]
     for r in results:
-        cells = []
-        for m in HEADLINE:
-            diff = next((d for d in r.diffs if d.metric == m), None)
-            if diff is not None and not diff.ok:
-                cells.append(f"{_num(diff.baseline)} → {_num(diff.current)}")
-            else:
-                cells.append(_num(r.metrics.get(m)) if m in r.metrics else "—")
+        cells = _headline_cells(r, "{} → {}")
         hit = " (cached)" if r.cache_hit else ""
         rows.append((r.case.name, r.status, *cells, f"{r.seconds:.1f}s{hit}", r.run_id or "—"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -103,13 +109,7 @@ def markdown(results: list[CaseResult], suite_path: Path) -> str:
              "| case | status | " + " | ".join(HEADLINE) + " | why |",
              "|---|---|" + "---|" * len(HEADLINE) + "---|"]
     for r in results:
-        cells = []
-        for m in HEADLINE:
-            diff = next((d for d in r.diffs if d.metric == m), None)
-            if diff is not None and not diff.ok:
-                cells.append(f"**{_num(diff.baseline)} → {_num(diff.current)}**")
-            else:
-                cells.append(_num(r.metrics.get(m)) if m in r.metrics else "—")
+        cells = _headline_cells(r, "**{} → {}**")
         why = "; ".join(r.why) or (r.error or "")
         lines.append(f"| `{r.case.name}` | {r.status} | " + " | ".join(cells) + f" | {why.replace('|', '/')} |")
     for r in bad:

@@ -64,11 +64,21 @@ def _item(raw: dict[str, Any] | None) -> dict[str, Any] | None:
 class _Update:
     """Builds one UpdateExpression + ConditionExpression with placeholders for every name."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: dict[str, Any] | None = None) -> None:
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self.sets: list[str] = []
         self.removes: list[str] = []
+        for attr, value in (fields or {}).items():
+            self.set(attr, value)
+
+    @classmethod
+    def for_write(cls, run_id: str, fields: dict[str, Any], now: str) -> _Update:
+        """The caller's fields, the run_id, and created_at on first write."""
+        u = cls(fields)
+        u.set("run_id", run_id)
+        u.set_expr("created_at", f"if_not_exists({u.name('created_at')}, {u.value(now)})")
+        return u
 
     def name(self, attr: str) -> str:
         for placeholder, existing in self.names.items():
@@ -151,11 +161,7 @@ class DynamoDBStatusStore:
         for _ in range(_ATTEMPTS):
             stale_before = iso_ago(lease_seconds)
             now = now_iso()
-            u = _Update()
-            for attr, value in fields.items():
-                u.set(attr, value)
-            u.set("run_id", run_id)
-            u.set_expr("created_at", f"if_not_exists({u.name('created_at')}, {u.value(now)})")
+            u = _Update.for_write(run_id, fields, now)
             for attr, value in (("status", Status.RUNNING.value), ("owner", owner), ("started_at", now),
                                 ("updated_at", now), ("heartbeat_at", now), ("retryable", False)):
                 u.set(attr, value)
@@ -189,11 +195,7 @@ class DynamoDBStatusStore:
         status = Status(status)
         for _ in range(_ATTEMPTS):
             now = now_iso()
-            u = _Update()
-            for attr, value in fields.items():
-                u.set(attr, value)
-            u.set("run_id", run_id)
-            u.set_expr("created_at", f"if_not_exists({u.name('created_at')}, {u.value(now)})")
+            u = _Update.for_write(run_id, fields, now)
             u.set("status", status.value)
             u.set("updated_at", now)
             u.set("completed_at", now)
@@ -217,9 +219,7 @@ class DynamoDBStatusStore:
         raise RuntimeError(f"run {run_id}: the finish condition kept failing on an item lifecycle allows: {item}")
 
     def touch(self, run_id: str, *, owner: str, fields: dict[str, Any]) -> bool:
-        u = _Update()
-        for attr, value in fields.items():
-            u.set(attr, value)
+        u = _Update(fields)
         u.set("updated_at", now_iso())
         condition = f"{u.status_is(Status.RUNNING)} AND {u.name('owner')} = {u.value(owner)}"
         applied, _ = self._update(run_id, u, condition)
@@ -227,9 +227,7 @@ class DynamoDBStatusStore:
 
     def expire(self, run_id: str, *, stale_before: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         """status/base.py: RUNNING -> FAILED only while base.lease_timestamp(item) < stale_before."""
-        u = _Update()
-        for attr, value in fields.items():
-            u.set(attr, value)
+        u = _Update(fields)
         now = now_iso()
         u.set("status", Status.FAILED.value)
         u.set("updated_at", now)
