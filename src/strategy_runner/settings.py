@@ -340,12 +340,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment a worker process starts with: ours, with the run's ids fixed."""
-    import os
-
-    env = dict(os.environ)
-    env.update(RUN_ID=settings.run_id, TRACE_ID=settings.trace_id, PYTHONUNBUFFERED="1")
-    env.pop("TRADAI_RUN_ID", None)
-    return env
+    return child_environment(
+        {"RUN_ID": settings.run_id, "TRACE_ID": settings.trace_id, "PYTHONUNBUFFERED": "1"},
+        drop=("TRADAI_RUN_ID",),
+    )
 
 
 def mlflow_client_environment(settings: Settings) -> dict[str, str]:
