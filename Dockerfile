@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The strategy runner image: what `docker compose run strategy` and ECS RunTask launch.
 #
 # Base image pinned to a patch release. For production builds also pin its digest

@@ -5,18 +5,30 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: backtest test setup browser clean bench bench-quick regression bench-cache
+.PHONY: backtest test setup lock browser clean bench bench-quick regression bench-cache
 
-$(BIN)/strategy-runner: pyproject.toml
+# Both environments install exact versions from the locks (requirements/lock.py, `make lock`),
+# --no-deps so nothing resolves at install time: the tests run what the image ships.
+# The runtime (make backtest) needs only the image's lock; the tests need the dev lock.
+$(VENV)/.runtime: pyproject.toml requirements/image.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -r requirements/image.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-setup: $(BIN)/strategy-runner
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements/dev.txt
+	$(BIN)/pip check
+	touch $@
 
-backtest: setup
+setup: $(VENV)/.dev
+
+backtest: $(VENV)/.runtime
 	$(BIN)/strategy-runner backtest
+
+# Refresh the locks: keeps today's pins; UPGRADE=1 resolves everything afresh.
+lock:
+	$(PYTHON) requirements/lock.py $(if $(UPGRADE),--upgrade)
 
 test: setup browser
 	$(BIN)/pytest

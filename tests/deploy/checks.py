@@ -36,6 +36,7 @@ TASK_DEFINITION = ROOT / "deploy" / "ecs" / "task-definition.json"
 STATE_MACHINE = ROOT / "deploy" / "stepfunctions" / "backtest-simplified.asl.json"
 TASK_ROLE_POLICY = ROOT / "deploy" / "iam" / "task-role-policy.json"
 IMAGE_LOCK = ROOT / "requirements" / "image.txt"
+DEV_LOCK = ROOT / "requirements" / "dev.txt"
 COMPOSE_SCHEMA = Path(__file__).with_name("schemas") / "compose-spec.json"
 
 #: The deploy templates' placeholders (CloudFormation/CDK-style ``${Name}``) and the sample
@@ -233,16 +234,12 @@ def _dockerignored(patterns: list[str], path: str) -> bool:
     return ignored
 
 
-def image_lock_problems(path: Path = IMAGE_LOCK) -> list[str]:
-    """Every line an exact pin; versions those of the tested environment; the client-only MLflow."""
-    import tomllib
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
+def read_lock(path: Path) -> tuple[dict[str, str], list[str]]:
+    """A lock's pins by canonical name, and the lines that are not exact pins."""
     from packaging.utils import canonicalize_name as canonical_name
 
-    problems: list[str] = []
     pins: dict[str, str] = {}
+    problems: list[str] = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -252,6 +249,19 @@ def image_lock_problems(path: Path = IMAGE_LOCK) -> list[str]:
             problems.append(f"{path.name}:{number}: {line!r} is not an exact pin name==version")
             continue
         pins[canonical_name(match[1])] = match[2]
+    return pins, problems
+
+
+def image_lock_problems(path: Path = IMAGE_LOCK, dev_lock: Path = DEV_LOCK) -> list[str]:
+    """Every line an exact pin, closed, at dev.txt's version (what the tests ran); the client-only MLflow."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name as canonical_name
+
+    pins, problems = read_lock(path)
+    dev, _ = read_lock(dev_lock)
     if "mlflow" in pins:
         problems.append("the image installs full mlflow: use mlflow-skinny (the client) only")
     # alembic (with Freqtrade's SQLAlchemy) lets the MLflow client open the embedded sqlite store.
@@ -271,12 +281,23 @@ def image_lock_problems(path: Path = IMAGE_LOCK) -> list[str]:
             if needed and canonical_name(requirement.name) not in pins:
                 problems.append(f"{name} requires {requirement.name}, which the image lock does not pin")
     for name, version in sorted(pins.items()):
+        if dev.get(name) != version:
+            problems.append(f"{name}=={version} in the image, but the tests ran with {dev.get(name)} ({dev_lock.name})")
+    return problems
+
+
+def environment_lock_problems(path: Path = DEV_LOCK) -> list[str]:
+    """The test environment is exactly the dev lock: every pin installed at its version."""
+    from importlib import metadata
+
+    pins, problems = read_lock(path)
+    for name, version in sorted(pins.items()):
         try:
-            tested = metadata.version(name)
+            installed = metadata.version(name)
         except metadata.PackageNotFoundError:
-            continue
-        if tested != version:
-            problems.append(f"{name}=={version} in the image, but the tests ran with {tested}")
+            installed = None
+        if installed != version:
+            problems.append(f"{name}=={version} in {path.name}, but the test environment has {installed}")
     return problems
 
 

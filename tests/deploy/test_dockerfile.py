@@ -74,10 +74,20 @@ def test_image_lock_pins_the_tested_versions() -> None:
     assert checks.image_lock_problems() == []
 
 
+def test_test_environment_is_the_dev_lock() -> None:
+    assert checks.environment_lock_problems() == []
+
+
+def test_environment_check_fails_a_drifted_lock(tmp_path: Path) -> None:
+    problems = checks.environment_lock_problems(variant(tmp_path, checks.DEV_LOCK, "boto3==", "boto3==0.0.1\n#"))
+    assert any("boto3==0.0.1 in dev.txt, but the test environment has" in p for p in problems), problems
+
+
 @pytest.mark.parametrize(("old", "new", "expected"), [
     ("mlflow-skinny==3.17.2", "mlflow==3.17.2", "full mlflow"),
     ("boto3==", "boto3>=", "not an exact pin"),
     ("structlog==", "structlog==0.0.1\n#", "the tests ran with"),
+    ("pydantic==", "pydantic==9.9.9\n#", "pydantic==9.9.9 in the image, but the tests ran with"),
     ("psutil==", "# psutil==", "psutil>=6 (pyproject.toml) is missing"),
     ("s3transfer==", "# s3transfer==", "boto3 requires s3transfer"),
 ])
