@@ -27,10 +27,26 @@ RUN python -m venv /opt/build-tools \
     && /opt/build-tools/bin/pip wheel --no-cache-dir --no-build-isolation --no-deps -w /tmp/wheels /src \
     && pip install --no-cache-dir --no-compile --no-deps /tmp/wheels/*.whl \
     && pip check
-# What the runtime never reads: test suites, C/C++ headers and Cython sources of the wheels.
-RUN find /opt/venv/lib/python3.11/site-packages -depth -type d \( -name tests -o -name include \) \
-        -prune -exec rm -rf {} + \
-    && find /opt/venv/lib/python3.11/site-packages -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete
+# What the runtime never reads or loads: test suites, C/C++ headers, Cython sources and stubs,
+# Arrow Flight (its RPC layer: feather and parquet do not load it), the API models of AWS
+# services the runner does not call (28 MB of botocore's 443; the rest fail naming the service), pip,
+# and the debug symbols of the wheels' own extension modules. The libraries auditwheel grafted
+# into *.libs/ are left as they are (patchelf'ed files do not survive strip reliably).
+# The AWS services whose clients the runner (status, results, inputs, callbacks) and the MLflow
+# client create, and those boto3's credential providers call.
+ARG AWS_SERVICES="dynamodb s3 stepfunctions sts sso sso-oidc"
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update && apt-get install -y --no-install-recommends binutils=2.40-2 \
+    && SITE=/opt/venv/lib/python3.11/site-packages \
+    && find "$SITE" -depth -type d \( -name tests -o -name include \) -prune -exec rm -rf {} + \
+    && find "$SITE" -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete \
+    && rm -f "$SITE"/pyarrow/*flight* \
+    && rm -rf "$SITE"/ccxt/test \
+    && for model in "$SITE"/botocore/data/*/; do \
+         case " $AWS_SERVICES " in *" $(basename "$model") "*) ;; *) rm -rf "$model" ;; esac; done \
+    && find "$SITE" -path '*.libs' -prune -o -type f -name '*.so*' -print0 | xargs -0 strip --strip-unneeded \
+    && pip uninstall --yes --quiet pip \
+    && rm -rf /var/lib/apt/lists/*
 # Warm-up: one short tracked backtest on the bundled data writes the byte-code of every module
 # a run imports (supervisor, worker, Freqtrade, the MLflow client), so the image starts as fast
 # as a compiled install while carrying no byte-code it never uses. It also proves the
@@ -38,10 +54,11 @@ RUN find /opt/venv/lib/python3.11/site-packages -depth -type d \( -name tests -o
 COPY strategies/ /warm/strategies/
 COPY configs/ /warm/configs/
 COPY data/ /warm/data/
-RUN cd /warm \
-    && RUN_ID=image-warm-up PAIRS=BTC/USDT TIMERANGE=20241101-20241108 LOG_FORMAT=json \
+WORKDIR /warm
+RUN RUN_ID=image-warm-up PAIRS=BTC/USDT TIMERANGE=20241101-20241108 LOG_FORMAT=json \
        MLFLOW_TRACKING_URI=sqlite:////warm/mlflow.db strategy-runner backtest >/warm/warm-up.log 2>&1 \
        || { tail -50 /warm/warm-up.log; exit 1; } \
+    && python -c "import boto3; [boto3.client(s, region_name='us-east-1') for s in ('dynamodb', 's3', 'stepfunctions')]; import pyarrow.parquet" \
     && rm -rf /warm
 
 # --- runtime ------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def _last_error(proc) -> str:
         ({"STRATEGY": "EmaCrossSpot", "PAIRS": "BTC/USDT:USDT", "CONFIG": "base.json"}, 2, "PAIRS="),
         ({"PAIRS": "XRP/USDT", "TIMERANGE": SHORT}, 3, "XRP/USDT 5m spot: no data"),
         ({"PAIRS": "BTC/USDT", "TIMERANGE": "20241215-20250115"}, 3,
-         "BTC/USDT 5m: asked for 2024-12-14 19:00 to 2025-01-15 00:00"),
+         "main BTC/USDT 5m spot: asked for 2024-12-14 19:00 to 2025-01-15 00:00"),
     ],
 )
 def test_bad_input_exits_with_the_documented_code_and_names_it(run_env, env_update, exit_code, named):

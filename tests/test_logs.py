@@ -51,3 +51,17 @@ def test_level_filters(capsys):
     logs.get_logger().warning("kept")
     err = capsys.readouterr().err
     assert "dropped" not in err and "kept" in err
+
+
+def test_credentials_in_uris_are_redacted_on_every_line(tmp_path):
+    log_file = tmp_path / "run.log"
+    logs.configure("json", "INFO", log_file)
+    logs.get_logger("t").warning("tracking unavailable", uri="http://alice:pw-123@mlflow:5000",
+                                 nested={"dsn": ["postgresql://bob:pw-456@db/x"]})
+    import logging
+
+    logging.getLogger("foreign").error("failed: https://carol:pw-789@host/path")
+    text = log_file.read_text()
+    assert "pw-123" not in text and "pw-456" not in text and "pw-789" not in text
+    assert "http://***@mlflow:5000" in text and "https://***@host/path" in text
+    logs.configure()  # back to stderr only

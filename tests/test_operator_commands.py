@@ -51,7 +51,8 @@ class Store:
 
 @pytest.fixture(params=["local", "dynamodb"])
 def store(request, run_env, tmp_path) -> Store:
-    env = {**run_env, "LEASE_SECONDS": "120", "LOG_GROUP": "/ecs/tradai-strategy-prod"}
+    env = {**run_env, "LEASE_SECONDS": "120", "HEARTBEAT_INTERVAL_SECONDS": "30",
+           "LOG_GROUP": "/ecs/tradai-strategy-prod"}
     if request.param == "local":
         from strategy_runner.status.local import LocalStatusStore
 

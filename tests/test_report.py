@@ -91,3 +91,15 @@ def test_report_numbers_follow_the_trades(run_dir):
     assert sum(c for _, _, c in histogram([t["duration_min"] for t in trades])) == len(trades)
     empty = render({**summary, "per_pair": []}, [])
     assert "No trades" in empty and 'data-chart="equity"' not in empty
+
+
+def test_the_report_says_what_the_result_was_computed_from(run_dir):
+    summary = json.loads((run_dir / "backtest-result.json").read_text())
+    page = render(summary, read_trades(run_dir / "trades.csv"))
+    assert "timeframe from strategy" in page and "BTC_USDT-5m.feather" in page and "Warnings that may" not in page
+    summary["warnings"] = {"stake_below_minimum": {"count": 40, "first": "BTC/USDT: stake 0.05 is below the minimum"}}
+    summary["data_quality"]["missing_informative"] = ["informative BTC/USDT 15m spot: no data"]
+    summary["protections"] = {"enabled": False, "defined": ["CooldownPeriod"], "ran": False}
+    page = render(summary, read_trades(run_dir / "trades.csv"))
+    assert "Warnings that may change this result" in page and "stake_below_minimum</b> × 40" in page
+    assert "allowed by ALLOW_MISSING_INFORMATIVE" in page and "the strategy defines CooldownPeriod" in page

@@ -11,7 +11,7 @@ import pytest
 
 from strategy_runner.artifacts.base import SUMMARY
 from strategy_runner.cache.hook import CacheHook
-from strategy_runner.cache.key import cache_key, identity_mismatch, run_inputs
+from strategy_runner.cache.key import NotCacheable, cache_key, file_set_key, identity_mismatch, run_inputs
 from strategy_runner.cache.local import LocalResultCache
 from strategy_runner.settings import load_settings
 
@@ -40,8 +40,11 @@ def test_an_identical_run_reuses_the_completed_result(run_env, tmp_path):
     # The key is computed from the same inputs the worker records as the run's identity.
     summary_a = json.loads((runs / "cache-a" / SUMMARY).read_text())
     settings = load_settings(**{k: v for k, v in env.items() if v}, RUN_ID="cache-a")
-    inputs = run_inputs(settings)
+    inputs = run_inputs(settings, data_files=sorted(summary_a["identity"]["data_files"]))
     assert cache_key(inputs) == key and identity_mismatch(inputs, summary_a["identity"]) == []
+    # The files it read are remembered under the inputs without data (an entry with no files).
+    file_set = json.loads((runs / ".cache" / file_set_key(inputs) / "cache-entry.json").read_text())
+    assert file_set["data_files"] == ["BTC_USDT-5m.feather"] and file_set["files"] == {}
 
     second = runner({**env, "RUN_ID": "cache-b"}, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -68,24 +71,37 @@ def _settings(tmp_path: Path, **env: str):
 
 
 def test_the_key_changes_with_data_strategy_config_and_range(tmp_path):
-    key = cache_key(run_inputs(_settings(tmp_path)))
-    assert key == cache_key(run_inputs(_settings(tmp_path)))
+    files = ["BTC_USDT-5m.feather"]
+
+    def key_of(**env: str) -> str:
+        return cache_key(run_inputs(_settings(tmp_path, **env), data_files=files))
+
+    key = key_of()
+    assert key == key_of()
+    with pytest.raises(NotCacheable, match="not known yet"):
+        cache_key(run_inputs(_settings(tmp_path)))  # which files it reads: not before a first run
 
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data", data)
-    assert cache_key(run_inputs(_settings(tmp_path, DATA_DIR=str(data)))) == key  # same bytes elsewhere
+    assert key_of(DATA_DIR=str(data)) == key  # same bytes elsewhere
     with open(data / "BTC_USDT-5m.feather", "ab") as fh:
         fh.write(b"\0")
-    changed = run_inputs(_settings(tmp_path, DATA_DIR=str(data)))
+    changed = run_inputs(_settings(tmp_path, DATA_DIR=str(data)), data_files=files)
     assert cache_key(changed) != key and list(changed["data_files"]) == ["BTC_USDT-5m.feather"]
+    (data / "BTC_USDT-5m.feather").unlink()
+    assert run_inputs(_settings(tmp_path, DATA_DIR=str(data)), data_files=files)["data_files"] == {
+        "BTC_USDT-5m.feather": "missing"}
 
     strategies = tmp_path / "strategies"
     shutil.copytree(ROOT / "strategies", strategies, ignore=shutil.ignore_patterns("__pycache__"))
     src = strategies / "EmaCrossSpot.py"
     src.write_text(src.read_text().replace("stoploss = -0.03", "stoploss = -0.05"))
-    assert cache_key(run_inputs(_settings(tmp_path, STRATEGIES_DIR=str(strategies)))) != key
-    assert cache_key(run_inputs(_settings(tmp_path, TIMERANGE="20241001-20241009"))) != key
-    assert cache_key(run_inputs(_settings(tmp_path, PAIRS="BTC/USDT,ETH/USDT"))) != key
+    assert key_of(STRATEGIES_DIR=str(strategies)) != key
+    assert key_of(TIMERANGE="20241001-20241009") != key
+    assert key_of(PAIRS="BTC/USDT,ETH/USDT") != key
+    for setting in ({"TIMEFRAME": "5m"}, {"ENABLE_PROTECTIONS": "true"}, {"ALLOW_MISSING_INFORMATIVE": "true"},
+                    {"FAST_PRECISION": "false"}):
+        assert key_of(**setting) != key, setting
 
 
 def test_a_damaged_entry_is_a_miss_and_the_cache_can_be_turned_off(tmp_path):

@@ -79,8 +79,14 @@ def test_timerange_forms(monkeypatch, raw, expected):
         ("RUN_ID", "a/b", "letters, digits"),
         ("TRADAI_RUN_ID", "a b", "letters, digits"),
         ("CONFIG_S3_PATH", "http://x/y.json", "s3://"),
-        ("CONFIG", "../base.json", "not a path"),
-        ("HEARTBEAT_INTERVAL_SECONDS", "0", "greater than 0"),
+        ("CONFIG", "../base.yaml", "expected a .json Freqtrade config"),
+        ("HEARTBEAT_INTERVAL_SECONDS", "0", "greater than or equal to 1"),
+        ("HEARTBEAT_INTERVAL_SECONDS", "0.2", "greater than or equal to 1"),
+        ("RUN_ID", "run-1\n", "letters, digits"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "localhost:4566", "http(s)://host[:port]"),
+        ("RUN_ID", "a" * 3000, "letters, digits"),
+        ("RUN_ID", "../etc", "letters, digits"),
+        ("RUN_ID", "läuft", "letters, digits"),
         ("MEMORY_LIMIT_MB", "lots", "valid integer"),
         ("LOG_FORMAT", "xml", "'auto', 'json' or 'console'"),
     ],
@@ -110,11 +116,31 @@ def test_settings_are_frozen():
         s.run_id = "other"  # type: ignore[misc]
 
 
+def test_lease_must_cover_a_few_heartbeats(monkeypatch):
+    monkeypatch.setenv("HEARTBEAT_INTERVAL_SECONDS", "60")
+    monkeypatch.setenv("LEASE_SECONDS", "120")
+    with pytest.raises(ValidationError, match=r"LEASE_SECONDS=120 must be at least 3 x HEARTBEAT_INTERVAL_SECONDS=60"):
+        load_settings()
+    monkeypatch.setenv("LEASE_SECONDS", "180")
+    assert load_settings().lease_seconds == 180
+
+
+def test_worker_environment_holds_no_secrets(monkeypatch):
+    from strategy_runner.settings import mlflow_client_environment, worker_environment
+
+    for name in ("TASK_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "secret-" + name)
+    env = worker_environment(load_settings())
+    assert not [v for v in env.values() if v.startswith("secret-")]
+    mlflow_env = mlflow_client_environment(load_settings())
+    assert "TASK_TOKEN" not in mlflow_env and mlflow_env["AWS_SECRET_ACCESS_KEY"] == "secret-AWS_SECRET_ACCESS_KEY"
+
+
 def test_lenient_keeps_valid_values_and_drops_invalid(monkeypatch):
     monkeypatch.setenv("RUN_ID", "keep-me")
     monkeypatch.setenv("PAIRS", "not a pair")
-    s = load_lenient()
-    assert s.run_id == "keep-me" and s.pairs == ()
+    s, bad = load_lenient()
+    assert s.run_id == "keep-me" and s.pairs == () and bad == {"pairs"}
 
 
 def test_every_field_is_documented():

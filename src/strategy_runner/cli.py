@@ -10,18 +10,23 @@ from .errors import RunnerError, ValidationError, exit_code_for
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from . import adapters, logs, runner
+    from . import logs, supervisor as runner
     from .settings import load_lenient, load_settings
 
     try:
         settings = load_settings()
     except ValidationError as exc:
-        # Record the failure under whatever RUN_ID/table did validate, then exit.
-        partial = load_lenient()
-        partial.run_dir.mkdir(parents=True, exist_ok=True)
-        logs.configure(partial.log_format, partial.log_level, partial.run_dir / "run.log")
+        partial, invalid = load_lenient()
+        if "run_id" in invalid:  # refused as itself: never recorded under another id
+            return runner.refuse_invalid_run_id(partial, exc)
+        # Record the failure under the RUN_ID and table that did validate, then exit.
+        try:
+            runner.open_run_dir(partial)
+        except RunnerError as unusable:
+            logs.bind_run(partial.run_id, partial.trace_id, process="supervisor")
+            return runner.report_only(partial, exc if isinstance(unusable, ValidationError) else unusable)
         logs.bind_run(partial.run_id, partial.trace_id, process="supervisor")
-        return runner.fail_before_start(partial, adapters.build(partial), exc)
+        return runner.fail_before_start(partial, None, exc)
     return runner.backtest(settings)
 
 
@@ -42,7 +47,10 @@ def parser() -> argparse.ArgumentParser:
         "environment variables (see README).",
     )
     sub = p.add_subparsers(dest="command", required=True)
-    bt = sub.add_parser("backtest", help="run the backtest described by the environment")
+    from .settings import help_text
+
+    bt = sub.add_parser("backtest", help="run the backtest described by the environment", epilog=help_text(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     # The v8 workflow passes `backtest --config` (the config comes from CONFIG_S3_PATH).
     bt.add_argument("--config", nargs="?", const=None, help=argparse.SUPPRESS)
     bt.set_defaults(func=_backtest)
@@ -60,18 +68,35 @@ def parser() -> argparse.ArgumentParser:
     from .reap import add_parser as add_reap_parser
 
     add_reap_parser(sub)  # reap [--lease-seconds N] [--dry-run] [--json]
+    from .importer.command import add_parser as add_import_parser
+    from .markets.take import add_parser as add_markets_parser
+
+    add_import_parser(sub)  # import-data FILE --pair P --timeframe TF
+    add_markets_parser(sub)  # markets snapshot --exchange NAME
+    from .sweep.command import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)  # sweep SPEC [--aws] | sweep status ID | sweep gather ID
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from . import logs
+    from .logs import redact
 
     logs.configure()  # stderr, so stdout stays the command's output; `backtest` adds its run log
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that left (`runs --json | head`) is seen here
+        return code
+    except BrokenPipeError:
+        # The reader has all it wanted; say nothing more (and nothing at interpreter exit).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RunnerError as exc:
-        print(f"strategy-runner: {exc.error_name}: {exc}", file=sys.stderr)
+        print(f"strategy-runner: {exc.error_name}: {redact(str(exc))}", file=sys.stderr)
         return exit_code_for(exc)
 
 

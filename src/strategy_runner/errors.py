@@ -20,6 +20,15 @@ class RunnerError(Exception):
     retryable: ClassVar[bool] = False
     #: The terminal status a run ends in when this error stops it.
     terminal_status: ClassVar[str] = "FAILED"
+    #: Words on the run's failure log line that the runbooks' CloudWatch filters look for
+    #: (runbook 001: "ERROR OR Exception", "MemoryError OR OutOfMemory", "insufficient data OR no data").
+    log_terms: ClassVar[str] = "ERROR"
+
+
+class InternalError(RunnerError):
+    """A bug, or a failure nothing else names: exit 1, still with a callback and a status."""
+
+    error_name = "InternalError"
 
 
 class ValidationError(RunnerError):
@@ -41,6 +50,7 @@ class DataError(RunnerError):
 
     exit_code = 3
     error_name = "DataStaleError"
+    log_terms = "ERROR no data"
 
 
 class BacktestError(RunnerError):
@@ -48,6 +58,7 @@ class BacktestError(RunnerError):
 
     exit_code = 4
     error_name = "BacktestError"
+    log_terms = "ERROR Exception"
 
 
 class MemoryLimitExceeded(RunnerError):
@@ -55,6 +66,7 @@ class MemoryLimitExceeded(RunnerError):
 
     exit_code = 5
     error_name = "MemoryLimitExceeded"
+    log_terms = "ERROR OutOfMemory"
 
 
 class ResultsUploadError(RunnerError):
@@ -65,11 +77,49 @@ class ResultsUploadError(RunnerError):
     retryable = True
 
 
+class ResultsAccessError(RunnerError):
+    """The results bucket does not exist or denies access: a retry would meet the same wall."""
+
+    exit_code = 6
+    error_name = "ResultsAccessError"
+
+
+class DiskFullError(RunnerError):
+    """The local disk (RUNS_DIR, DATA_DIR) is full (ENOSPC); the message names the path."""
+
+    exit_code = 6
+    error_name = "DiskFullError"
+
+
 class RunConflict(RunnerError):
     """Another live attempt owns this RUN_ID (duplicate delivery); nothing was touched."""
 
     exit_code = 7
     error_name = "RunConflict"
+
+
+class LeaseLost(RunnerError):
+    """This live attempt no longer owns its run (reaped, or taken over after a missed lease):
+    it stops and reports so through its own callback; the item belongs to someone else."""
+
+    exit_code = 7
+    error_name = "LeaseLost"
+
+
+class StatusStoreError(RunnerError):
+    """The status store refuses the run for good: the table is missing, the key schema is
+    not DYNAMODB_KEY, access is denied, or a write is invalid."""
+
+    exit_code = 9
+    error_name = "StatusStoreError"
+
+
+class StatusStoreUnavailable(StatusStoreError):
+    """The status store could not be reached in time (connection refused, no answer,
+    throttling, 5xx): the outcome is not recorded; retry the same RUN_ID."""
+
+    error_name = "StatusStoreUnavailable"
+    retryable = True
 
 
 class Cancelled(RunnerError):

@@ -68,13 +68,14 @@ class ClaimKind(StrEnum):
     REFUSED = "refused"  # another live attempt owns it, or it is terminal and not retryable
 
 
-def claim_kind(item: dict | None, *, owner: str, stale_before: str) -> ClaimKind:
+def claim_kind(item: dict | None, *, owner: str, stale_before: str, gone_owner: str | None = None) -> ClaimKind:
     """May an attempt owned by ``owner`` take the run to RUNNING?
 
     ``stale_before`` is an ISO timestamp: a RUNNING item whose heartbeat is older was
     abandoned and may be taken over. A RUNNING item with no owner was written by the
-    workflow itself and is ours to take. Timestamps are ISO-8601 UTC strings, so they
-    compare as strings (exactly what the DynamoDB condition does).
+    workflow itself and is ours to take; so is one whose owner is ``gone_owner`` (an
+    attempt shown to be dead, whatever its last heartbeat). Timestamps are ISO-8601 UTC
+    strings, so they compare as strings (exactly what the DynamoDB condition does).
     """
     status = item.get("status") if item else None
     if status == Status.COMPLETED:
@@ -82,7 +83,7 @@ def claim_kind(item: dict | None, *, owner: str, stale_before: str) -> ClaimKind
     if status == Status.RUNNING:
         holder = item.get("owner")
         heartbeat = item.get("heartbeat_at") or item.get("started_at") or ""
-        if not holder or holder == owner or heartbeat < stale_before:
+        if not holder or holder in (owner, gone_owner) or heartbeat < stale_before:
             return ClaimKind.CLAIMED
         return ClaimKind.REFUSED
     retryable = bool(item.get("retryable")) if item else False

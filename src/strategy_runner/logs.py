@@ -9,10 +9,31 @@ run_id and trace_id (bound in contextvars).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import structlog
+
+# user:password@ (or user@) inside any URI: http://u:p@host, postgresql://u:p@db, s3 presigned-less.
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@'\"<>]+(?::[^/\s@'\"<>]*)?@")
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the credentials of every URI in it replaced by ``***`` (strings, and
+    strings inside dicts and lists). Applied to every log line, status item and callback."""
+    if isinstance(value, str):
+        return _URI_CREDENTIALS.sub(r"\g<scheme>***@", value) if "@" in value else value
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def _redact_event(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return redact(event_dict)
 
 _SHARED = [
     structlog.contextvars.merge_contextvars,
@@ -21,6 +42,25 @@ _SHARED = [
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.ExtraAdder(),
 ]
+
+
+class _RunLogHandler(logging.FileHandler):
+    """run.log; when it cannot be written (a full disk) the run goes on logging to stderr,
+    with one line saying so instead of a traceback per record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        import sys as _sys
+
+        if getattr(self, "_failed", False):
+            return
+        self._failed = True
+        error = _sys.exc_info()[1]
+        _sys.stderr.write(f'{{"event": "run.log cannot be written; logging to stderr only", '
+                          f'"level": "error", "file": "{self.baseFilename}", "error": "{error}"}}\n')
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_failed", False):
+            super().emit(record)
 
 
 def _formatter(json_lines: bool) -> logging.Formatter:
@@ -32,6 +72,7 @@ def _formatter(json_lines: bool) -> logging.Formatter:
     processors = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if json_lines:
         processors.append(structlog.processors.dict_tracebacks)
+    processors.append(_redact_event)  # last before rendering: tracebacks included
     return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processors=[*processors, renderer])
 
 
@@ -46,7 +87,7 @@ def configure(log_format: str = "auto", level: str = "INFO", log_file: Path | No
     handlers[0].setFormatter(_formatter(json_lines))
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _RunLogHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(_formatter(True))
         handlers.append(file_handler)
     root = logging.getLogger()
@@ -58,7 +99,8 @@ def configure(log_format: str = "auto", level: str = "INFO", log_file: Path | No
         root.addHandler(handler)
     root.setLevel(level)
     # Chatty third parties: keep their warnings, drop their debug/info.
-    for name in ("botocore", "boto3", "urllib3", "s3transfer", "alembic", "mlflow", "ccxt", "asyncio"):
+    # numexpr announces its thread count at INFO on import (pandas imports it): noise on stderr.
+    for name in ("botocore", "boto3", "urllib3", "s3transfer", "alembic", "mlflow", "ccxt", "asyncio", "numexpr"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*_SHARED[:1], structlog.stdlib.filter_by_level, *_SHARED[1:],

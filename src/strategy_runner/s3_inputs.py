@@ -5,8 +5,8 @@
 - DATA_S3_PATH: candles in Freqtrade's layout (``<prefix>/BTC_USDT-1h.feather``,
   ``<prefix>/futures/BTC_USDT_USDT-1h-futures.feather``, ``-1h-mark``, ``-1h-funding_rate``).
   Only the files this run needs are downloaded into DATA_DIR, each verified (size, the
-  SHA-256 in ``x-amz-meta-sha256`` or S3's full-object checksum when present, readable
-  feather). Whatever is missing is one DataError (DataStaleError) naming every pair,
+  SHA-256 in ``x-amz-meta-sha256`` or S3's full-object checksum when present, readable in
+  the config's dataformat_ohlcv). Whatever is missing is one DataError (DataStaleError) naming every pair,
   timeframe and candle type.
 """
 
@@ -21,31 +21,61 @@ from typing import Any
 from . import logs
 from .artifacts.base import sha256_file
 from .aws import error_code, split_s3_uri
-from .engine.config import effective_config, read_json
+from .engine.config import effective_config, planned_timeframe, read_json
 from .engine.data import CandleFile, needed_files
 from .errors import ConfigurationError, DataError
 from .settings import Settings
-from .worker import OVERLAY, WORK
+from .worker import MARKETS_COPY, OVERLAY, WORK
 
 log = logs.get_logger("strategy_runner.s3_inputs")
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+def needs_fetch(settings: Settings) -> bool:
+    return bool(settings.config_s3_path or settings.data_s3_path or (settings.markets_path or "").startswith("s3://"))
+
+
 def prepare_inputs(settings: Settings, s3: Any) -> None:
-    """Fetch the config overlay and the candles this run needs (each only when configured)."""
-    if not (settings.config_s3_path or settings.data_s3_path):
+    """Fetch the config overlay, the markets snapshot and the candles this run needs (each only
+    when configured)."""
+    if not needs_fetch(settings):
         return
+    if (settings.markets_path or "").startswith("s3://"):
+        fetch_markets(s3, settings.markets_path, settings.run_dir / WORK / MARKETS_COPY, required=True)
     overlay = None
     if settings.config_s3_path:
         overlay = fetch_config_overlay(s3, settings.config_s3_path, settings.run_dir / WORK / OVERLAY)
-    base = read_json(settings.configs_dir / settings.config_name, "config")
+    base = read_json(settings.config_path, "config")
     config = effective_config(base, overlay, strategy=settings.strategy, timeframe=settings.timeframe,
                               timerange=settings.timerange, pairs=settings.pairs)
     if settings.data_s3_path:
-        files = needed_files(list(config["exchange"]["pair_whitelist"]), settings.timeframe,
-                             str(config.get("trading_mode", "spot")))
+        timeframe = planned_timeframe(config, settings.strategies_dir, settings.strategy)
+        files = needed_files(list(config["exchange"]["pair_whitelist"]), timeframe,
+                             str(config.get("trading_mode", "spot")), config.get("dataformat_ohlcv", "feather"))
         fetch_data(s3, settings.data_s3_path, settings.data_dir, files)
+        # A snapshot beside the candles travels with them (markets/: DATA_DIR/markets/<exchange>.json).
+        exchange = str(config["exchange"]["name"]).lower()
+        bucket, prefix = split_s3_uri(settings.data_s3_path)
+        key = "/".join(part for part in (prefix.strip("/"), "markets", f"{exchange}.json") if part)
+        fetch_markets(s3, f"s3://{bucket}/{key}", Path(settings.data_dir) / "markets" / f"{exchange}.json",
+                      required=False)
+
+
+def fetch_markets(s3: Any, uri: str, dest: Path, *, required: bool) -> None:
+    """A markets snapshot object to ``dest`` (validated when the worker loads it)."""
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        if error_code(exc) in _NOT_FOUND and not required:
+            return
+        if error_code(exc) in _NOT_FOUND | {"NoSuchBucket"}:
+            raise ConfigurationError(f"MARKETS_PATH={uri!r}: no such object ({error_code(exc)})") from None
+        raise
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(body)
+    log.info("markets snapshot fetched", source=uri, bytes=len(body))
 
 
 def fetch_config_overlay(s3: Any, uri: str, dest: Path) -> dict[str, Any]:
@@ -122,20 +152,21 @@ def _download(s3: Any, bucket: str, key: str, dest: Path, head: dict[str, Any]) 
             raise DataError(f"downloaded {tmp.stat().st_size} bytes, S3 says {size}")
         if expected and sha256_file(tmp) != expected:
             raise DataError(f"SHA-256 {sha256_file(tmp)} does not match {expected}")
-        _readable(tmp)
+        _readable(tmp, dest.name)
     except DataError:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, dest)
 
 
-def _readable(path: Path) -> None:
-    import pyarrow.feather as feather
+def _readable(path: Path, name: str) -> None:
+    """``path`` (a download in progress) holds candles in the format its final ``name`` says."""
+    from .datacheck.candles import read_candle_file
 
     try:
-        rows = feather.read_table(path, columns=["date"]).num_rows
+        rows = len(read_candle_file(path, columns=["date"], name=name))
     except Exception as exc:  # noqa: BLE001 - any reader error means unusable data
-        raise DataError(f"not a readable feather file with a date column ({exc})") from None
+        raise DataError(f"not a readable candle file with a date column ({exc})") from None
     if rows == 0:
         raise DataError("holds no candles")
 

@@ -1,13 +1,18 @@
 """Deterministic sample candles in Freqtrade's layout (``strategy-runner generate-data``).
 
-A seeded random walk with trending regimes (so trend strategies trade), prices rounded to
-each market's tick (Freqtrade infers price precision from the candles), 5m candles plus
-1h candles resampled from them; futures pairs also get 1h mark candles and 8-hourly
-funding rates. Same seed, same versions: byte-identical files.
+Synthetic: a seeded random walk with trending regimes (so trend strategies trade), calibrated
+to a crypto market's scale (about 3 % daily volatility, like BTC's in 2024, with regimes of
+one to five days drifting about 0.9 % a day), prices rounded to each market's tick (Freqtrade
+infers price precision from the candles), 5m candles plus 1h candles resampled from them;
+futures pairs also get 1h mark candles and 8-hourly funding rates. Same seed, same versions:
+byte-identical files. ``SAMPLE_MANIFEST`` lists every file's SHA-256, so a result computed on
+them can say it ran on synthetic data (and one on a user's files does not).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,10 @@ FUTURES = (
 START = "2023-12-01"  # a month of warm-up before the first full year
 END = "2025-01-01"  # exclusive
 SEED = 20240101
+#: Per 5m candle: the standard deviation of a regime's drift, and the scale of the t(4) noise.
+REGIME_DRIFT = 0.00003
+NOISE = 0.0011
+SAMPLE_MANIFEST = "SAMPLE-DATA.json"
 
 
 def file_stem(pair: str) -> str:
@@ -57,9 +66,9 @@ def candles(spec: SamplePair, start: str = START, end: str = END, seed: int = SE
     i = 0
     while i < n:
         length = int(rng.integers(288, 288 * 5))
-        drift[i : i + length] = rng.normal(0.0, 0.00025)
+        drift[i : i + length] = rng.normal(0.0, REGIME_DRIFT)
         i += length
-    returns = drift + rng.standard_t(4, n) * 0.0012
+    returns = drift + rng.standard_t(4, n) * NOISE
     close = spec.start_price * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[spec.start_price], close[:-1]])
     wick = np.abs(rng.normal(0.0, 0.0008, (2, n)))
@@ -125,4 +134,25 @@ def generate(data_dir: Path, *, seed: int = SEED, start: str = START, end: str =
         })
         _store(funding, Path(f"{stem}-1h-funding_rate.feather"))
         written += [Path(f"{stem}-1h-mark.feather"), Path(f"{stem}-1h-funding_rate.feather")]
-    return written
+    manifest = data_dir / SAMPLE_MANIFEST
+    manifest.write_text(json.dumps({
+        "synthetic": True, "generator": "strategy-runner generate-data", "seed": seed,
+        "files": {str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in written},
+    }, indent=1, sort_keys=True) + "\n")
+    return [*written, manifest]
+
+
+def synthetic_files(data_dir: Path, fingerprints: dict[str, str]) -> list[str]:
+    """Which of ``fingerprints`` (path relative to data_dir -> SHA-256) are the generated sample files."""
+    try:
+        known = json.loads((Path(data_dir) / SAMPLE_MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return sorted(path for path, digest in fingerprints.items() if known.get(path) == digest)
+
+
+def provenance(data_dir: Path, data_files: dict[str, str]) -> dict[str, object]:
+    """What the candles a result was computed from are: the bundled synthetic sample, a user's, or both."""
+    synthetic = synthetic_files(data_dir, data_files)
+    kind = "user" if not synthetic else "synthetic" if len(synthetic) == len(data_files) else "mixed"
+    return {"kind": kind, "synthetic_files": synthetic}

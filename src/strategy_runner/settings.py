@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ValidationError
@@ -26,8 +26,13 @@ TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h
 _PAIR = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}(:[A-Z0-9]{1,10})?$")
 _DAY = r"(\d{8}|\d{4}-\d{2}-\d{2})"
 _TIMERANGE = re.compile(rf"^(?P<start>{_DAY})?-(?P<end>{_DAY})?$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: no trailing newline
 _STRATEGY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+#: LEASE_SECONDS must cover this many heartbeat intervals, so a live attempt whose heartbeats
+#: are merely late is never reaped or taken over.
+LEASE_HEARTBEATS = 3
 
 
 def new_run_id() -> str:
@@ -103,7 +108,11 @@ class Settings(BaseSettings):
     strategy_version: str = Field(
         "", validation_alias="STRATEGY_VERSION", description="Version label recorded with the run."
     )
-    timeframe: str = Field("5m", validation_alias="TIMEFRAME", description="Candle timeframe.")
+    timeframe: str | None = Field(
+        None, validation_alias="TIMEFRAME",
+        description="Candle timeframe override; unset: the config's, else the strategy's own "
+        "(the summary records which ran and where it came from).",
+    )
     timerange: str = Field(
         "20240901-20241201", validation_alias="TIMERANGE",
         description="YYYYMMDD-YYYYMMDD (open ends allowed) or YYYY-MM-DD-YYYY-MM-DD. End exclusive.",
@@ -122,11 +131,24 @@ class Settings(BaseSettings):
     )
     config: str | None = Field(
         None, validation_alias="CONFIG",
-        description="Config file in CONFIGS_DIR; default base.json for spot, futures.json for futures pairs.",
+        description="Freqtrade config: a file name in CONFIGS_DIR or a path (absolute or relative to the working "
+        "directory); default base.json for spot, futures.json for futures pairs.",
     )
     config_s3_path: str | None = Field(
         None, validation_alias="CONFIG_S3_PATH",
         description="s3:// Freqtrade config overlay merged over the base config (v8 workflow).",
+    )
+    strategy_parameters: Annotated[dict[str, Any] | None, NoDecode] = Field(
+        None, validation_alias="STRATEGY_PARAMETERS",
+        description='JSON object of the strategy\'s hyperoptable parameter values ({"fast": 8}), applied like '
+        "Freqtrade's parameter file and checked after the strategy loads (a sweep sets it).",
+    )
+    sweep_id: str | None = Field(
+        None, validation_alias="SWEEP_ID", description="The sweep this run is an item of (set by `strategy-runner sweep`)."
+    )
+    sweep_state_machine_arn: str | None = Field(
+        None, validation_alias="SWEEP_STATE_MACHINE_ARN",
+        description="The deployed backtest-sweep workflow that `strategy-runner sweep SPEC --aws` starts.",
     )
 
     # --- Where the lifecycle is recorded --------------------------------------------------
@@ -161,12 +183,13 @@ class Settings(BaseSettings):
         description="Step Functions task token ($$.Task.Token): heartbeats and the callback.",
     )
     heartbeat_interval_seconds: float = Field(
-        60.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL_SECONDS",
+        60.0, ge=1, le=3600, validation_alias="HEARTBEAT_INTERVAL_SECONDS",
         description="Seconds between heartbeats (status item and Step Functions).",
     )
     lease_seconds: float = Field(
         600.0, gt=0, validation_alias="LEASE_SECONDS",
-        description="A RUNNING run whose heartbeat is older than this is stale (takeover, reap).",
+        description="A RUNNING run whose heartbeat is older than this is stale (takeover, reap); "
+        f"at least {LEASE_HEARTBEATS} heartbeat intervals.",
     )
 
     # --- Local paths -------------------------------------------------------------------
@@ -182,6 +205,14 @@ class Settings(BaseSettings):
     configs_dir: Path = Field(
         Path("configs"), validation_alias="CONFIGS_DIR", description="Base configs and the markets snapshot."
     )
+    markets: Literal["snapshot", "infer", "live"] = Field(
+        "snapshot", validation_alias="MARKETS",
+        description="snapshot: MARKETS_PATH, else DATA_DIR/markets/<exchange>.json, else CONFIGS_DIR/markets/; "
+        "infer: also build entries for pairs no snapshot has (docs/markets.md); live: from the exchange (network).",
+    )
+    markets_path: str | None = Field(
+        None, validation_alias="MARKETS_PATH", description="A markets snapshot file (local path or s3://) to use first."
+    )
     live_markets: bool = Field(
         False, validation_alias="LIVE_MARKETS",
         description="Load markets from the exchange instead of the shipped snapshot (needs network).",
@@ -190,6 +221,16 @@ class Settings(BaseSettings):
         True, validation_alias="FAST_PRECISION",
         description="Infer price precision from candles vectorised (same result as Freqtrade's row-wise "
         "apply, proven by tests); false: Freqtrade's own function.",
+    )
+    allow_missing_informative: bool = Field(
+        False, validation_alias="ALLOW_MISSING_INFORMATIVE",
+        description="Run even when an informative pair's candles are missing (recorded in the summary); "
+        "false: DataStaleError naming each missing pair, timeframe and candle type.",
+    )
+    enable_protections: bool = Field(
+        False, validation_alias="ENABLE_PROTECTIONS",
+        description="Run the strategy's protections (Freqtrade's --enable-protections); the config's "
+        "enable_protections also turns them on. The summary records whether they ran.",
     )
     result_cache: bool = Field(
         True, validation_alias="RESULT_CACHE",
@@ -234,6 +275,16 @@ class Settings(BaseSettings):
         None, validation_alias="AWS_ENDPOINT_URL",
         description="AWS endpoint override (an emulator); boto3 also honours it natively.",
     )
+    # boto3's per-service endpoint variables win over AWS_ENDPOINT_URL, as boto3 documents.
+    aws_endpoint_url_dynamodb: str | None = Field(
+        None, validation_alias="AWS_ENDPOINT_URL_DYNAMODB", description="DynamoDB endpoint (over AWS_ENDPOINT_URL)."
+    )
+    aws_endpoint_url_s3: str | None = Field(
+        None, validation_alias="AWS_ENDPOINT_URL_S3", description="S3 endpoint (over AWS_ENDPOINT_URL)."
+    )
+    aws_endpoint_url_sfn: str | None = Field(
+        None, validation_alias="AWS_ENDPOINT_URL_SFN", description="Step Functions endpoint (over AWS_ENDPOINT_URL)."
+    )
     aws_region: str = Field(
         "us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"), description="AWS region."
     )
@@ -241,9 +292,46 @@ class Settings(BaseSettings):
     @field_validator("run_id")
     @classmethod
     def _run_id(cls, v: str) -> str:
-        if not _RUN_ID.match(v):
+        if not _RUN_ID.fullmatch(v):
             raise ValueError("expected 1-128 characters of letters, digits, '.', '_' or '-', starting alphanumeric")
         return v
+
+    @model_validator(mode="after")
+    def _lease_covers_heartbeats(self) -> Settings:
+        if self.lease_seconds < LEASE_HEARTBEATS * self.heartbeat_interval_seconds:
+            raise ValueError(
+                f"LEASE_SECONDS={self.lease_seconds:g} must be at least {LEASE_HEARTBEATS} x "
+                f"HEARTBEAT_INTERVAL_SECONDS={self.heartbeat_interval_seconds:g} "
+                f"({LEASE_HEARTBEATS * self.heartbeat_interval_seconds:g}), or a live run looks dead"
+            )
+        return self
+
+    def endpoint_url(self, service: str) -> str | None:
+        """The endpoint for a boto3 service: its own variable, else AWS_ENDPOINT_URL."""
+        own = {"dynamodb": self.aws_endpoint_url_dynamodb, "s3": self.aws_endpoint_url_s3,
+               "stepfunctions": self.aws_endpoint_url_sfn}.get(service)
+        return own or self.aws_endpoint_url or None
+
+    @field_validator("strategy_parameters", mode="before")
+    @classmethod
+    def _strategy_parameters(cls, v: Any) -> dict[str, Any] | None:
+        if v is None or v == "":
+            return None
+        if isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg})") from None
+        if not isinstance(v, dict) or not all(
+                re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k)) and isinstance(x, (int, float, str, bool))
+                for k, x in v.items()):
+            raise ValueError('expected a JSON object of parameter names to numbers, strings or booleans, e.g. {"fast": 8}')
+        return v
+
+    @property
+    def markets_mode(self) -> str:
+        """MARKETS, with the older LIVE_MARKETS=true as an alias of MARKETS=live."""
+        return "live" if self.live_markets else self.markets
 
     @field_validator("strategy")
     @classmethod
@@ -254,8 +342,8 @@ class Settings(BaseSettings):
 
     @field_validator("timeframe")
     @classmethod
-    def _timeframe(cls, v: str) -> str:
-        if v not in TIMEFRAMES:
+    def _timeframe(cls, v: str | None) -> str | None:
+        if v is not None and v not in TIMEFRAMES:
             raise ValueError(f"expected one of {', '.join(TIMEFRAMES)}")
         return v
 
@@ -276,6 +364,13 @@ class Settings(BaseSettings):
             raise ValueError("expected a non-empty value")
         return v
 
+    @field_validator("aws_endpoint_url", "aws_endpoint_url_dynamodb", "aws_endpoint_url_s3", "aws_endpoint_url_sfn")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(:\d{1,5})?(/\S*)?", v):
+            raise ValueError("expected an http(s)://host[:port] URL")
+        return v
+
     @field_validator("config_s3_path", "data_s3_path")
     @classmethod
     def _s3_uri(cls, v: str | None) -> str | None:
@@ -286,8 +381,8 @@ class Settings(BaseSettings):
     @field_validator("config")
     @classmethod
     def _config_name(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[A-Za-z0-9_.-]+\.json$", v):
-            raise ValueError("expected the name of a .json file in CONFIGS_DIR, not a path")
+        if v is not None and not re.fullmatch(r"[^\x00\n]+\.json", v):
+            raise ValueError("expected a .json Freqtrade config: a file name in CONFIGS_DIR, or a path")
         return v
 
     @property
@@ -296,6 +391,16 @@ class Settings(BaseSettings):
         if self.config:
             return self.config
         return "futures.json" if self.pairs and ":" in self.pairs[0] else "base.json"
+
+    @property
+    def config_path(self) -> Path:
+        """CONFIG as a path (absolute, or relative to the working directory) when it names one,
+        else the file of that name in CONFIGS_DIR."""
+        name = self.config_name
+        in_configs = self.configs_dir / name
+        if "/" in name or (not in_configs.exists() and Path(name).is_file()):
+            return Path(name)
+        return in_configs
 
     @property
     def run_dir(self) -> Path:
@@ -331,25 +436,37 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         fields = _fields_by_env()
         for err in exc.errors():
-            loc = str(err["loc"][0]) if err["loc"] else "?"
-            var = env_name(fields[loc]) if loc in fields else loc
             expected = str(err["msg"]).removeprefix("Value error, ")
+            if not err["loc"]:  # a rule across variables: its message names them
+                problems.append(expected)
+                continue
+            loc = str(err["loc"][0])
+            var = env_name(fields[loc]) if loc in fields else loc
             problems.append(f"{var}={err.get('input')!r}: {expected}")
         raise ValidationError("invalid environment: " + "; ".join(problems)) from None
 
 
+#: What strategy code (the worker) never sees: the task token and AWS credentials.
+WORKER_SECRETS = ("TASK_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                  "AWS_ACCESS_KEY_ID", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
 def worker_environment(settings: Settings) -> dict[str, str]:
-    """The environment a worker process starts with: ours, with the run's ids fixed."""
+    """The environment a worker process starts with: ours, with the run's ids fixed, and no
+    secret the strategy code it runs has no use for."""
     return child_environment(
         {"RUN_ID": settings.run_id, "TRACE_ID": settings.trace_id, "PYTHONUNBUFFERED": "1"},
-        drop=("TRADAI_RUN_ID",),
+        drop=("TRADAI_RUN_ID", *WORKER_SECRETS),
     )
 
 
 def mlflow_client_environment(settings: Settings) -> dict[str, str]:
     """The environment of an MLflow client process: the worker's, with the client's
     retries bounded (its defaults retry for minutes) to fit MLFLOW_TIMEOUT_SECONDS."""
-    env = worker_environment(settings)
+    # AWS credentials stay (an S3 artifact store needs them); the task token does not.
+    env = child_environment({"RUN_ID": settings.run_id, "TRACE_ID": settings.trace_id, "PYTHONUNBUFFERED": "1"},
+                            drop=("TRADAI_RUN_ID", "TASK_TOKEN"))
     request_timeout = max(1, int(settings.mlflow_timeout_seconds / 2))
     env.update(
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="1", MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
@@ -369,28 +486,31 @@ def child_environment(overrides: dict[str, str], drop: tuple[str, ...] = ()) -> 
     return env
 
 
-def load_lenient() -> Settings:
-    """Settings with every invalid variable replaced by its default.
+def load_lenient() -> tuple[Settings, set[str]]:
+    """Settings with every invalid variable replaced by its default, and the invalid fields.
 
     Used only to record a validation failure (status item, callback) under the right
-    RUN_ID and table when the run itself cannot start.
+    RUN_ID and table when the run itself cannot start (never under another RUN_ID: the
+    caller refuses an invalid ``run_id`` without writing an item).
     """
     try:
-        return Settings()
+        return Settings(), set()
     except pydantic.ValidationError as exc:
         fields = _fields_by_env()
         bad = {fields[str(e["loc"][0])] for e in exc.errors() if e["loc"] and str(e["loc"][0]) in fields}
+        if any(not e["loc"] for e in exc.errors()) or bad & {"lease_seconds", "heartbeat_interval_seconds"}:
+            bad |= {"lease_seconds", "heartbeat_interval_seconds"}  # the rule across both: reset both
     overrides: dict[str, Any] = {}
     for name in bad:
         info = Settings.model_fields[name]
         default = info.default_factory() if info.default_factory else info.default
         overrides[env_name(name)] = default
-    return Settings(**overrides)
+    return Settings(**overrides), bad
 
 
-def markdown_table() -> str:
-    """The README's environment table (tests/test_readme.py keeps the README in step)."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
+def documented_variables() -> list[tuple[list[str], str, str]]:
+    """Every variable: its names (first the main one), its default as shown to people, its meaning."""
+    rows = []
     for info in Settings.model_fields.values():
         alias = info.validation_alias
         names = [str(n) for n in (alias.choices if isinstance(alias, AliasChoices) else [alias])]
@@ -399,7 +519,24 @@ def markdown_table() -> str:
         elif info.default in (None, "", ()):
             default = "unset"
         else:
-            default = f"`{info.default}`"
+            default = str(info.default)
+        rows.append((names, default, info.description or ""))
+    return rows
+
+
+def markdown_table() -> str:
+    """The README's environment table (tests/test_readme.py keeps the README in step)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for names, default, meaning in documented_variables():
         shown = f"`{names[0]}`" + "".join(f" / `{n}`" for n in names[1:])
-        rows.append(f"| {shown} | {default} | {info.description} |")
+        rows.append(f"| {shown} | {default if default in ('generated', 'unset') else f'`{default}`'} | {meaning} |")
     return "\n".join(rows)
+
+
+def help_text() -> str:
+    """`strategy-runner backtest --help`: the variables a run is read from."""
+    lines = ["The run is read from these environment variables (default in brackets):", ""]
+    for names, default, meaning in documented_variables():
+        lines.append(f"  {' / '.join(names)} [{default}]")
+        lines.append(f"      {meaning}")
+    return "\n".join(lines)

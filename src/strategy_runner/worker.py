@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, logs
-from .engine.config import effective_config, find_strategy, read_json
+from .engine.config import backtest_only, effective_config, find_strategy, read_json, strategy_hash, timeframe_source
 from .errors import RunnerError, SpotInterrupted, error_name_for, exit_code_for
 from .settings import Settings, load_settings
 
@@ -26,6 +26,7 @@ WORK = ".worker"
 OUTCOME = "outcome.json"
 PROGRESS = "progress.json"
 OVERLAY = "config-overlay.json"
+MARKETS_COPY = "markets-snapshot.json"  # an s3:// MARKETS_PATH, copied by the supervisor (no AWS here)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -36,39 +37,73 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def build_spec(settings: Settings, work_dir: Path):  # -> EngineSpec
     from .engine.backtest import EngineSpec
-    from .engine.offline import load_snapshot
 
     strategy_file = find_strategy(settings.strategies_dir, settings.strategy)
-    base = read_json(settings.configs_dir / settings.config_name, "config")
+    base = read_json(settings.config_path, "config")
     overlay_path = work_dir / OVERLAY
     overlay = read_json(overlay_path, "config overlay") if overlay_path.exists() else None
     config = effective_config(
         base, overlay, strategy=settings.strategy, timeframe=settings.timeframe,
-        timerange=settings.timerange, pairs=settings.pairs,
+        timerange=settings.timerange, pairs=settings.pairs, enable_protections=settings.enable_protections,
     )
-    exchange = config["exchange"]["name"]
-    markets = None if settings.live_markets else load_snapshot(settings.configs_dir / "markets" / f"{exchange}.json")
+    _, ignored = backtest_only(base if overlay is None else {**base, **overlay})
+    if ignored:
+        logs.get_logger("strategy_runner.worker").info("config keys a backtest does not use are ignored",
+                                                       ignored=ignored)
+    markets = resolve_markets(settings, config)
     return EngineSpec(
         strategy=settings.strategy, strategy_file=strategy_file, config=config, data_dir=settings.data_dir,
-        out_dir=settings.run_dir, work_dir=work_dir, markets=markets,
+        out_dir=settings.run_dir, work_dir=work_dir, markets=markets.markets if markets else None,
         fast_precision=settings.fast_precision,
+        timeframe_source=timeframe_source(settings.timeframe, base if overlay is None else {**base, **overlay}),
+        allow_missing_informative=settings.allow_missing_informative,
+        markets_source=markets.snapshot.origin if markets else "the exchange (MARKETS=live)",
+        markets_described=markets.describe() if markets else {"source": "live"},
+        strategy_parameters=settings.strategy_parameters,
     )
+
+
+def resolve_markets(settings: Settings, config: dict[str, Any]):  # -> MarketsResolution | None
+    """The markets the backtest is served (markets/): a snapshot by the documented order, plus
+    entries inferred from the candles for pairs no snapshot has when MARKETS=infer."""
+    from .markets import resolve
+    from .markets.infer import infer_market
+
+    def infer(pair: str) -> dict[str, Any]:
+        from freqtrade.data.history import load_pair_history
+        from freqtrade.enums import CandleType
+
+        from .engine.config import planned_timeframe
+
+        futures = config.get("trading_mode") == "futures"
+        candles = load_pair_history(
+            pair=pair, timeframe=planned_timeframe(config, settings.strategies_dir, settings.strategy),
+            datadir=settings.data_dir, data_format=config.get("dataformat_ohlcv", "feather"),
+            candle_type=CandleType.FUTURES if futures else CandleType.SPOT)
+        return infer_market(pair, candles, fee=config.get("fee"))
+
+    def fetched(uri: str) -> bytes:  # the supervisor copied an s3:// MARKETS_PATH here
+        return (settings.run_dir / WORK / MARKETS_COPY).read_bytes()
+
+    pairs = list(config["exchange"].get("pair_whitelist") or [])
+    return resolve(config["exchange"]["name"], pairs, mode=settings.markets_mode, markets_path=settings.markets_path,
+                   data_dir=settings.data_dir, configs_dir=settings.configs_dir, fetch=fetched, infer_market=infer)
 
 
 def summary(settings: Settings, spec, result, started: float) -> dict[str, Any]:
     """backtest-result.json: what ran, on what, with what result."""
-    import hashlib
-
     import freqtrade
 
     from .engine.config import config_hash
+    from .sample_data import provenance
 
     return {
         "run_id": settings.run_id,
         "trace_id": settings.trace_id,
         "strategy": settings.strategy,
         "strategy_version": settings.strategy_version,
-        "timeframe": settings.timeframe,
+        "timeframe": result.timeframe,
+        "timeframe_source": result.timeframe_source,
         "timerange": settings.timerange,
         "pairs": result.pairs,
         "trading_mode": result.trading_mode,
@@ -78,17 +113,46 @@ def summary(settings: Settings, spec, result, started: float) -> dict[str, Any]:
         "per_pair": result.per_pair,
         "strategy_params": result.strategy_params,
         "stake": {k: spec.config.get(k) for k in ("stake_currency", "stake_amount", "max_open_trades", "dry_run_wallet")},
+        "warnings": result.warnings,
+        "data_quality": {
+            "files": result.files_read,
+            "per_file": result.data_quality,
+            "duplicates": sum(q.get("duplicates", 0) for q in result.data_quality.values()),
+            "gaps": sum(q.get("gaps", 0) for q in result.data_quality.values()),
+            "missing_informative": result.missing_informative,
+            "allow_missing_informative": spec.allow_missing_informative,
+        },
+        "protections": result.protections,
+        "markets": spec.markets_described,
+        "data_provenance": provenance(settings.data_dir, result.data_files),
+        **({"sweep": {"sweep_id": settings.sweep_id, "parameters": settings.strategy_parameters or {}}}
+           if settings.sweep_id or settings.strategy_parameters else {}),
         "identity": {
             "data_fingerprint": result.data_fingerprint,
             "data_files": result.data_files,
             "config_hash": config_hash(spec.config),
-            "strategy_hash": hashlib.sha256(spec.strategy_file.read_bytes()).hexdigest(),
+            "strategy_hash": strategy_hash(spec.strategy_file, settings.strategies_dir),
             "freqtrade_version": freqtrade.__version__,
             "runner_version": __version__,
             "image": "@".join(p for p in (settings.image_version, settings.image_revision) if p) or "local",
         },
         "files": {"freqtrade_zip": result.freqtrade_zip, "trades": result.trades_file, "log": "run.log"},
         "durations": {**result.durations, "worker_total_s": round(time.monotonic() - started, 3)},
+    }
+
+
+def result_notes(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the result was computed from, small enough for the status item: the timeframe
+    and its source, warnings by kind, data gaps and duplicates, allowed missing informatives."""
+    quality = summary.get("data_quality") or {}
+    return {
+        "timeframe": summary.get("timeframe"),
+        "timeframe_source": summary.get("timeframe_source"),
+        "warnings": {k: v.get("count") for k, v in (summary.get("warnings") or {}).items()},
+        "data_gaps": quality.get("gaps", 0),
+        "data_duplicates": quality.get("duplicates", 0),
+        "missing_informative": quality.get("missing_informative") or [],
+        "protections_ran": (summary.get("protections") or {}).get("ran", False),
     }
 
 

@@ -54,8 +54,21 @@ def test_clients_use_the_endpoint_and_standard_retries(settings, aws):
     client = aws_clients.client(settings, "dynamodb")
     assert client.meta.endpoint_url == aws.url
     assert client.meta.config.retries["mode"] == "standard"
-    assert client.meta.config.retries["total_max_attempts"] == 5
+    assert client.meta.config.retries["total_max_attempts"] == 4  # the status table: bounded (aws.py)
+    assert aws_clients.client(settings, "s3").meta.config.retries["total_max_attempts"] == 5
     assert client.meta.region_name == settings.aws_region
+
+
+def test_per_service_endpoint_variables_win(aws, monkeypatch):
+    """boto3's convention: AWS_ENDPOINT_URL_<SERVICE> over AWS_ENDPOINT_URL."""
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SFN", "http://127.0.0.1:8")
+    settings = load_settings()
+    assert aws_clients.client(settings, "s3").meta.endpoint_url == "http://127.0.0.1:9"
+    assert aws_clients.client(settings, "stepfunctions").meta.endpoint_url == "http://127.0.0.1:8"
+    assert aws_clients.client(settings, "dynamodb").meta.endpoint_url == aws.url
 
 
 def test_transient_errors_are_retried_not_fatal(settings, aws_name):
@@ -73,4 +86,4 @@ def test_errors_past_the_retry_budget_surface(settings, aws_name):
     calls = _fail_first(client, "GetItem", times=10)
     with pytest.raises(Exception, match="ServiceUnavailable|503"):
         DynamoDBStatusStore(client, aws_name).get("r1")
-    assert len(calls) == 5
+    assert len(calls) == 4

@@ -69,7 +69,7 @@ def test_corrupt_or_unreadable_objects_are_rejected(bucket, tmp_path):
     files = needed_files(["BTC/USDT"], "1h", "spot")
     with pytest.raises(DataError, match="does not match"):
         fetch_data(s3, f"s3://{name}/bad-sum", tmp_path / "a", files)
-    with pytest.raises(DataError, match="not a readable feather"):
+    with pytest.raises(DataError, match="not a readable candle file"):
         fetch_data(s3, f"s3://{name}/not-feather", tmp_path / "b", files)
     assert not (tmp_path / "a" / rel).exists() and not (tmp_path / "b" / rel).exists()
 

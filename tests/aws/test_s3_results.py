@@ -12,7 +12,7 @@ import pytest
 
 from strategy_runner.artifacts.base import write_manifest
 from strategy_runner.artifacts.s3 import S3ArtifactStore
-from strategy_runner.errors import ResultsUploadError
+from strategy_runner.errors import ResultsAccessError
 
 
 @pytest.fixture
@@ -70,8 +70,9 @@ def test_publish_uploads_every_result_with_its_sha256(aws, aws_name, run_dir):
 def test_a_missing_bucket_names_the_upload_and_keeps_local_files(aws, aws_name, run_dir):
     before = sorted(p.name for p in run_dir.iterdir())
     store = S3ArtifactStore(aws.client("s3"), f"{aws_name}-missing")
-    with pytest.raises(ResultsUploadError) as caught:
+    with pytest.raises(ResultsAccessError) as caught:  # permanent: a retry would meet the same wall
         store.publish(run_dir, "run-7")
+    assert not caught.value.retryable
     assert f"s3://{aws_name}-missing/backtests/run-7/backtest-result.json" in str(caught.value)
     assert "NoSuchBucket" in str(caught.value)
     assert sorted(p.name for p in run_dir.iterdir()) == before

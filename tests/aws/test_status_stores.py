@@ -262,3 +262,52 @@ def test_both_stores_follow_lifecycle_identically(op, dynamodb_store, tmp_path):
             else:
                 assert after == before, f"{name}: {type(store).__name__} wrote on {outcome}"
         assert results["LocalStatusStore"] == results["DynamoDBStatusStore"], name
+
+
+# --- contract points 1 and 2: caps, a kept trace_id, a dead owner, named store errors -------
+
+def test_growing_fields_are_capped_far_below_the_item_limit(store):
+    claim(store)
+    huge = "x" * 600_000
+    item = store.finish("r1", Status.FAILED, owner=ME, fields={
+        "error_message": huge, "traceback_tail": huge, "progress": {"phase": "p" * 300_000},
+        "summary": {f"k{i}": "v" * 1000 for i in range(200)}})
+    assert item["status"] == "FAILED" and len(json.dumps(item)) < 64_000
+    assert item["error_message"].endswith("characters cut]") and len(item["error_message"]) <= 4000
+
+
+def test_a_recorded_trace_id_is_kept(store):
+    Seeder(store).put("r1", {"status": "PENDING", "trace_id": "from-backend", "created_at": now_iso()})
+    assert claim(store).item["trace_id"] == "from-backend"
+    assert store.finish("r1", Status.COMPLETED, owner=ME, fields={"trace_id": "other"})["trace_id"] == "from-backend"
+
+
+def test_a_gone_owner_is_taken_over_despite_a_fresh_heartbeat(store):
+    claim(store, owner=OTHER)
+    assert claim(store).kind == ClaimKind.REFUSED
+    taken = store.claim("r1", owner=ME, lease_seconds=LEASE, fields=FIELDS, gone_owner=OTHER)
+    assert taken.kind == ClaimKind.CLAIMED and taken.item["owner"] == ME and taken.item["attempt"] == 2
+    # Naming a dead owner that is not the holder changes nothing.
+    assert store.claim("r1", owner="third", lease_seconds=LEASE, fields=FIELDS,
+                       gone_owner=OTHER).kind == ClaimKind.REFUSED
+
+
+def test_store_errors_are_named_permanent_or_transient(aws, aws_name):
+    from strategy_runner.errors import StatusStoreError, StatusStoreUnavailable
+
+    client = aws.client("dynamodb")
+    with pytest.raises(StatusStoreError, match="does not exist") as missing:
+        DynamoDBStatusStore(client, "no-such-table").claim("r1", owner=ME, lease_seconds=LEASE, fields=FIELDS)
+    assert not missing.value.retryable
+    create_table(client, aws_name)
+    with pytest.raises(StatusStoreError, match="DYNAMODB_KEY='run_id'"):
+        DynamoDBStatusStore(client, aws_name, key="run_id").get("r1")
+    import boto3
+    from botocore.config import Config
+
+    dead = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x",
+                        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
+    with pytest.raises(StatusStoreUnavailable) as down:
+        DynamoDBStatusStore(dead, aws_name).get("r1")
+    assert down.value.retryable

@@ -238,13 +238,14 @@ def test_a_results_bucket_that_does_not_exist_fails_with_the_upload_named(stack,
     proc = stack.run(stack.env(run_env, execution, RESULTS_BUCKET=missing), timeout=180)
     assert proc.returncode == 6, proc.stderr[-2000:]
     item = stack.store.get("test-001")
-    assert item["status"] == "FAILED" and item["error_type"] == "ResultsUploadError" and item["retryable"] is True
+    # Permanent: a retry would rerun the whole backtest into the same missing bucket.
+    assert item["status"] == "FAILED" and item["error_type"] == "ResultsAccessError" and item["retryable"] is False
     assert f"s3://{missing}/backtests/test-001/backtest-result.json" in item["error_message"]
     assert "results_uri" not in item
     run_dir = tmp_path / "runs" / "test-001"
     assert (run_dir / "backtest-result.json").exists() and list(run_dir.glob("backtest-result-*.zip"))
     assert stack.workflow.wait(execution)["status"] == "FAILED"
-    assert stack.workflow.failure(execution)["error"] == "ResultsUploadError"
+    assert stack.workflow.failure(execution)["error"] == "ResultsAccessError"
 
 
 def test_when_the_orchestrator_gives_up_the_run_is_cancelled(aws, aws_name, run_env, tmp_path, container_cwd):

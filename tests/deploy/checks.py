@@ -454,6 +454,26 @@ def task_definition_problems(path: Path = TASK_DEFINITION) -> list[str]:
     for needed in ("DYNAMODB_TABLE", "RESULTS_BUCKET", "MLFLOW_TRACKING_URI"):
         if not env.get(needed):
             problems.append(f"task definition: {needed} is not set; the run would fall back to local files")
+    problems += writable_path_problems(task, container, env)
+    return problems
+
+
+def writable_path_problems(task: dict[str, Any], container: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """A read-only root (the image was run so, tests/deploy/test_docker_engine.py) with a task volume
+    under every path the runner writes: results, temporary files, and downloaded candles."""
+    if container.get("readonlyRootFilesystem") is not True:
+        return ["readonlyRootFilesystem must be true: the runner writes only to its mounted volumes"]
+    volumes = {v.get("name") for v in task.get("volumes", [])}
+    mounts = [m["containerPath"].rstrip("/") for m in container.get("mountPoints", []) if m.get("sourceVolume") in volumes]
+    problems = [f"mount point {m['containerPath']} names no task volume {m.get('sourceVolume')!r}"
+                for m in container.get("mountPoints", []) if m.get("sourceVolume") not in volumes]
+    writes = {"RUNS_DIR": env.get("RUNS_DIR", "runs"), "temporary files": "/tmp"}
+    if env.get("DATA_S3_PATH"):
+        writes["DATA_DIR (DATA_S3_PATH downloads into it)"] = env.get("DATA_DIR", "data")
+    for what, path in writes.items():
+        absolute = path if path.startswith("/") else f"/app/{path}"  # the image's WORKDIR
+        if not any(absolute == m or absolute.startswith(m + "/") for m in mounts):
+            problems.append(f"{what} {absolute} is on the read-only root: mount a task volume there")
     return problems
 
 
@@ -564,6 +584,9 @@ def state_machine_problems(path: Path = STATE_MACHINE, task_definition: Path = T
         attempts = retrier.get("MaxAttempts", 3) if retrier else 0
         if error in FAIL_FAST and attempts:
             problems.append(f"{where}: {error} is retried ({attempts}x): business errors must fail fast")
+        elif not cls.retryable and attempts:
+            problems.append(f"{where}: {error} is permanent (errors.py) but retried ({attempts}x): "
+                            "the retry would meet the same failure")
         if cls.retryable and not attempts:
             problems.append(f"{where}: {error} is retryable (errors.py) but not retried")
     ecs_retrier = _first_retrier(retry, "ECS.AmazonECSException")
@@ -625,6 +648,8 @@ def runner_needs(task_definition: Path = TASK_DEFINITION) -> list[tuple[str, str
         ("s3:ListBucket", f"arn:aws:s3:::{data_bucket}"),
         *[(f"states:{a}", "*") for a in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")],
         ("logs:CreateLogStream", stream), ("logs:PutLogEvents", stream),
+        # A retry's claim asks whether the previous attempt's task has stopped (identity.owner_gone).
+        ("ecs:DescribeTasks", f"arn:aws:ecs:{region}:{account}:task/tradai-{PLACEHOLDERS['Environment']}/0123abcd"),
     ]
 
 
@@ -641,6 +666,7 @@ def beyond_needs(task_definition: Path = TASK_DEFINITION) -> list[tuple[str, str
         ("s3:PutObject", f"arn:aws:s3:::{data_bucket}/{data_prefix}/x.feather"),
         ("dynamodb:PutItem", f"arn:aws:dynamodb:{region}:{account}:table/another-table"),
         ("logs:PutLogEvents", f"arn:aws:logs:{region}:{account}:log-group:/ecs/another:log-stream:x"),
+        ("ecs:DescribeTasks", f"arn:aws:ecs:{region}:{account}:task/another-cluster/0123abcd"),
     ]
 
 
@@ -703,3 +729,45 @@ def broken(path: Path, tmp: Path, edit) -> Path:
     target = tmp / path.name
     target.write_text(json.dumps(doc, indent=2))
     return target
+
+
+# --- CloudWatch alarms on the runner's EMF metrics -------------------------------------------
+
+ALARMS = ROOT / "deploy" / "cloudwatch" / "alarms.json"
+#: Seed 003 §4 lists these alarms (the runner's metrics stand in for the workflow's).
+SEED_ALARMS = ("backtest-failures-high", "backtest-duration-long", "dlq-messages")
+
+
+def alarm_problems(path: Path = ALARMS) -> list[str]:
+    """Each alarm is a valid PutMetricAlarm call, and one on TradAI/Backtest reads a metric
+    the runner's EMF record really has, with that record's unit and a dimension set it publishes."""
+    from strategy_runner import emf
+
+    doc, problems = load_rendered_json(path)
+    if doc is None:
+        return problems
+    alarms = doc.get("Alarms", [])
+    names = [a.get("AlarmName", "") for a in alarms]
+    for wanted in SEED_ALARMS:
+        if not any(n.endswith(wanted) for n in names):
+            problems.append(f"no alarm named …{wanted} (seed 003 §4)")
+    published = [sorted(s) for s in emf.DIMENSION_SETS]
+    for alarm in alarms:
+        where = f"alarm {alarm.get('AlarmName', '?')}"
+        problems += _botocore_shape_problems("cloudwatch", "PutMetricAlarm", alarm, where)
+        for action in alarm.get("AlarmActions", []):
+            if not action.startswith("arn:aws:sns:"):
+                problems.append(f"{where}: alarm action {action!r} is not an SNS topic ARN")
+        if alarm.get("Namespace") != emf.NAMESPACE:
+            continue
+        metric = alarm.get("MetricName")
+        if metric not in emf.METRICS:
+            problems.append(f"{where}: {metric!r} is not in the runner's EMF record ({', '.join(emf.METRICS)})")
+            continue
+        if "Unit" in alarm and alarm["Unit"] != emf.METRICS[metric]:
+            problems.append(f"{where}: Unit {alarm['Unit']!r}, but the runner publishes {metric} in "
+                            f"{emf.METRICS[metric]!r} (an alarm with another unit sees no data)")
+        dims = sorted(d.get("Name") for d in alarm.get("Dimensions", []))
+        if dims not in published:
+            problems.append(f"{where}: dimensions {dims} are not a set the runner publishes {published}")
+    return problems

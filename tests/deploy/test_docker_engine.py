@@ -26,7 +26,7 @@ pytestmark = pytest.mark.docker
 
 IMAGE = "strategy-runner:test"
 SHORT_RUN = {"PAIRS": "BTC/USDT", "TIMERANGE": "20241101-20241115"}
-LONG_RUN = {"PAIRS": "BTC/USDT,ETH/USDT,SOL/USDT", "TIMERANGE": "20240101-20241201"}
+LONG_RUN = {"PAIRS": "BTC/USDT,ETH/USDT,SOL/USDT", "TIMERANGE": "20240101-20241201"}  # about a minute
 #: The image's size budget (the build stage strips test suites and unused byte-code).
 IMAGE_BUDGET_MB = 800
 
@@ -135,18 +135,27 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def logs(container: str) -> str:
+    shown = docker("logs", container, check=False)
+    return shown.stdout + shown.stderr
+
+
 def test_docker_stop_ends_the_run_as_spot_interrupted_within_10_s(image, runs):
     name = f"sr-stop-{uuid.uuid4().hex[:6]}"
     docker("run", "-d", "--name", name, "-v", f"{runs}:/app/runs", *run_args({**LONG_RUN, "RUN_ID": "stop"}), image)
     try:
-        wait_for(lambda: (item(runs, "stop").get("progress") or {}).get("phase"), 120, "the backtest to start")
+        wait_for(lambda: "worker started" in logs(name), 120, "the worker to start")
+        time.sleep(2)
         stopped_at = time.monotonic()
-        docker("stop", "-t", "30", name, timeout=60)
+        stopping = subprocess.Popen(["docker", "stop", "-t", "30", name], stdout=subprocess.DEVNULL)
+        recorded = wait_for(lambda: item(runs, "stop") if item(runs, "stop").get("status") == "FAILED" else None,
+                            30, "FAILED in the status store")
         took = time.monotonic() - stopped_at
+        stopping.wait(timeout=60)
+        exited = time.monotonic() - stopped_at
         assert docker("wait", name).stdout.strip() == "75"  # SpotInterrupted, not 137 (killed)
-        recorded = item(runs, "stop")
-        assert (recorded["status"], recorded["error_type"], recorded["retryable"]) == ("FAILED", "SpotInterrupted", True)
-        print(f"docker stop -> exit 75 and FAILED SpotInterrupted in {took:.1f} s")
+        assert (recorded["error_type"], recorded["retryable"]) == ("SpotInterrupted", True)
+        print(f"docker stop -> FAILED SpotInterrupted in the store in {took:.1f} s, exit 75 in {exited:.1f} s")
         assert took <= 10
     finally:
         docker("rm", "-f", name, check=False)
@@ -173,6 +182,10 @@ def compose(engine):
         return docker(*project, *args, timeout=timeout, env=env, check=check)
 
     run.ports = ports  # type: ignore[attr-defined]
+    run.env = env  # type: ignore[attr-defined]
+    # The emulator as the host reaches it (its published loopback port).
+    run.aws = {"endpoint_url": f"http://127.0.0.1:{ports['AWS_EMULATOR_PORT']}",  # type: ignore[attr-defined]
+               "region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
     try:
         yield run
     finally:
@@ -187,12 +200,10 @@ def test_compose_run_completes_against_the_stack(compose):
     run_id = f"compose-{uuid.uuid4().hex[:6]}"
     done = compose("run", "--rm", "-T", "-e", f"RUN_ID={run_id}", *run_args(SHORT_RUN), "strategy", "backtest")
     assert f"{run_id}: COMPLETED" in done.stdout, done.stderr[-3000:]
-    aws = {"endpoint_url": f"http://127.0.0.1:{compose.ports['AWS_EMULATOR_PORT']}", "region_name": "us-east-1",
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    recorded = boto3.client("dynamodb", **aws).get_item(TableName="tradai-workflow-state-local",
+    recorded = boto3.client("dynamodb", **compose.aws).get_item(TableName="tradai-workflow-state-local",
                                                         Key={"job_id": {"S": run_id}})["Item"]
     assert recorded["status"]["S"] == "COMPLETED"
-    listed = boto3.client("s3", **aws).list_objects_v2(Bucket="tradai-local-results", Prefix=f"backtests/{run_id}/")
+    listed = boto3.client("s3", **compose.aws).list_objects_v2(Bucket="tradai-local-results", Prefix=f"backtests/{run_id}/")
     keys = {o["Key"].rsplit("/", 1)[-1] for o in listed.get("Contents", [])}
     assert {"backtest-result.json", "manifest.json", "trades.csv", "run.log"} <= keys
     mlflow_run_id = recorded["mlflow_run_id"]["S"]
@@ -212,19 +223,23 @@ def test_compose_embedded_profile_runs_with_no_stack(compose):
     assert view["status"] == "COMPLETED" and "backtest-result.json" in shown.stdout
 
 
-def test_compose_stop_ends_a_run_as_spot_interrupted(compose):
+def test_compose_stop_ends_a_run_as_spot_interrupted(compose, tmp_path):
+    """`docker compose up` runs the backtest as the strategy service; `docker compose stop strategy`
+    sends it SIGTERM like ECS StopTask (one-off `compose run` containers are not stopped by it)."""
     run_id = f"cstop-{uuid.uuid4().hex[:6]}"
-    compose("run", "-d", "--name", run_id, "-e", f"RUN_ID={run_id}", *run_args(LONG_RUN), "strategy", "backtest")
-    aws = {"endpoint_url": f"http://127.0.0.1:{compose.ports['AWS_EMULATOR_PORT']}", "region_name": "us-east-1",
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    table = boto3.client("dynamodb", **aws)
+    override = tmp_path / "compose.override.yml"
+    override.write_text(json.dumps({"services": {"strategy": {"environment": {"RUN_ID": run_id, **LONG_RUN}}}}))
+    files = ("-f", str(checks.COMPOSE), "-f", str(override))
+    compose(*files, "up", "-d", "strategy")
+    container = compose(*files, "ps", "-q", "strategy").stdout.strip()
+    table = boto3.client("dynamodb", **compose.aws)
 
     def recorded() -> dict:
         return table.get_item(TableName="tradai-workflow-state-local", Key={"job_id": {"S": run_id}}).get("Item") or {}
 
-    wait_for(lambda: "progress" in recorded(), 180, "the compose run to start its backtest")
-    compose("stop", timeout=180)
-    assert docker("wait", run_id).stdout.strip() == "75"
+    wait_for(lambda: "worker started" in logs(container), 300, "the compose service to start its worker")
+    time.sleep(2)
+    compose(*files, "stop", "strategy", timeout=180)
+    assert docker("wait", container).stdout.strip() == "75"
     final = recorded()
     assert (final["status"]["S"], final["error_type"]["S"]) == ("FAILED", "SpotInterrupted")
-    docker("rm", "-f", run_id, check=False)

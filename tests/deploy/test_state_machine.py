@@ -57,6 +57,10 @@ def retry_names(doc: dict, old: str, new: list[str]) -> None:
     # Retry/Catch against errors.py.
     (lambda d: retry_names(d, "SpotInterrupted", ["SpotInterupted"]), "never reports"),
     (lambda d: retry_names(d, "SpotInterrupted", []), "SpotInterrupted is retryable"),
+    (lambda d: retry_names(d, "StatusStoreUnavailable", []), "StatusStoreUnavailable is retryable"),
+    (lambda d: retry_names(d, "ResultsAccessError", []) or retry_names(d, "SpotInterrupted",
+                                                                       ["SpotInterrupted", "ResultsAccessError"]),
+     "ResultsAccessError is permanent"),
     (lambda d: run(d)["Retry"].pop(0) and run(d)["Retry"].insert(0, {"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}),
      "must fail fast"),
     (lambda d: retry_names(d, "ECS.AmazonECSException", []), "ECS.AmazonECSException"),

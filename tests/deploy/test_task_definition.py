@@ -37,6 +37,10 @@ def set_env(name: str, value: str):
     (set_env("LOG_STREAM_PREFIX", "strategy"), "LOG_STREAM_PREFIX"),
     (lambda d: container(d)["logConfiguration"]["options"].update({"awslogs-group": "/ecs/strategy"}), "awslogs-group"),
     (lambda d: d.update(family="tradai-strategy-${Env}"), "unknown placeholder ${Env}"),
+    (lambda d: container(d).update(readonlyRootFilesystem=False), "readonlyRootFilesystem must be true"),
+    (lambda d: container(d)["mountPoints"].pop(0), "RUNS_DIR /app/runs is on the read-only root"),
+    (set_env("DATA_DIR", "data"), "DATA_DIR (DATA_S3_PATH downloads into it) /app/data is on the read-only root"),
+    (lambda d: d.update(volumes=[{"name": "runs"}]), "names no task volume 'scratch'"),
 ])
 def test_task_definition_check_fails_a_broken_variant(tmp_path: Path, edit, expected: str) -> None:
     problems = checks.task_definition_problems(checks.broken(checks.TASK_DEFINITION, tmp_path, edit))

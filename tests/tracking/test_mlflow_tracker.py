@@ -56,7 +56,7 @@ def test_interrupted_attempt_then_retry_is_one_finished_run(mlflow_server, tmp_p
 
 def test_a_retry_with_changed_params_keeps_the_first_and_says_so(mlflow_server, tmp_path):
     run, experiment = f"t-{uuid.uuid4().hex[:8]}", f"exp-{uuid.uuid4().hex[:8]}"
-    first = MlflowTracker(settings_for(run, experiment), mlflow_server.uri)
+    first = MlflowTracker(settings_for(run, experiment, TIMEFRAME="5m"), mlflow_server.uri)
     first.start()
     assert first.finish("FAILED", None, tmp_path) is None
     changed = MlflowTracker(settings_for(run, experiment, TIMEFRAME="1h"), mlflow_server.uri)

@@ -18,7 +18,8 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from ..errors import ResultsUploadError
+from ..aws import error_code, is_permanent
+from ..errors import DiskFullError, ResultsAccessError, ResultsUploadError
 from .base import MANIFEST, result_files, sha256_file
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -69,10 +70,24 @@ class S3ArtifactStore:
                 self.client.upload_fileobj(io.BytesIO(data), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
             else:
                 self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+        except OSError as exc:
+            raise _local_error(exc, path) from exc
         except Exception as exc:  # noqa: BLE001 - botocore already retried transient errors
+            if is_permanent(exc):  # a missing bucket or a denial: a retry meets the same wall
+                raise ResultsAccessError(
+                    f"upload of {path} to s3://{self.bucket}/{key} was refused ({error_code(exc) or type(exc).__name__}: "
+                    f"{exc}): check RESULTS_BUCKET exists and the task role may write to it; the local results are "
+                    f"kept in {path.parent}"
+                ) from exc
             raise ResultsUploadError(
                 f"upload of {path} to s3://{self.bucket}/{key} failed after retries: {exc}; "
                 f"the local results are kept in {path.parent}"
             ) from exc
         return digest, size
 
+
+
+def _local_error(exc: OSError, path: Path) -> Exception:
+    if exc.errno == 28:
+        return DiskFullError(f"no space left on the disk holding {path} (ENOSPC) while uploading it")
+    return ResultsUploadError(f"reading {path} for upload failed: {exc}")

@@ -1,8 +1,9 @@
 """What the supervisor does around the worker: reuse a cached result, or keep a new one.
 
-    reuse()          before the worker: key the inputs; on a hit copy the result in, skip the worker
-    note_computed()  after a successful worker: mark the summary as computed (and its key)
-    store()          after COMPLETED: keep the result under its key for later runs
+    reuse()          before the worker: key the inputs (the files read as an earlier run with
+                     these inputs recorded them); on a hit copy the result in, skip the worker
+    note_computed()  after a successful worker: key the result by the files it read; mark the summary
+    store()          after COMPLETED: keep the result under its key, and the files it read
 
 Every failure here is logged and swallowed: a cache must never fail a run.
 """
@@ -10,6 +11,7 @@ Every failure here is logged and swallowed: a cache must never fail a run.
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from ..artifacts.base import SUMMARY
 from ..logs import get_logger
 from ..settings import Settings
 from .base import ResultCache
-from .key import NotCacheable, cache_key, identity_mismatch, run_inputs
+from .key import NotCacheable, cache_key, file_set_key, identity_mismatch, run_inputs
 from .local import LocalResultCache
 
 log = get_logger(__name__)
@@ -68,8 +70,14 @@ class CacheHook:
         if not self.settings.result_cache:
             log.info("result cache off (RESULT_CACHE=false)")
             return False
+        overlay = self.run_dir / OVERLAY_PATH
         try:
-            self.inputs = run_inputs(self.settings, self.run_dir / OVERLAY_PATH)
+            self.inputs = run_inputs(self.settings, overlay)
+            files = self._recall_file_set(file_set_key(self.inputs))
+            if files is None:
+                log.info("no cached result: no earlier run with these inputs recorded the files it reads")
+                return False
+            self.inputs = run_inputs(self.settings, overlay, data_files=files)
             self.key = cache_key(self.inputs)
         except NotCacheable as exc:
             log.info("result not cacheable", reason=str(exc))
@@ -94,28 +102,50 @@ class CacheHook:
         return True
 
     def note_computed(self) -> None:
-        """After a successful worker: the summary records its cache key (hit false)."""
-        if self.key is not None:
-            self._rewrite_summary()
+        """After a successful worker: key the result by the files the worker read."""
+        if self.inputs is None:
+            return
+        summary = json.loads((self.run_dir / SUMMARY).read_text())
+        identity = summary.get("identity") or {}
+        try:
+            # Fingerprinted again now: a file changed during the run disagrees with the identity.
+            inputs = run_inputs(self.settings, self.run_dir / OVERLAY_PATH,
+                                data_files=sorted(identity.get("data_files") or {}))
+        except NotCacheable as exc:
+            log.info("result not cacheable", reason=str(exc))
+            return
+        mismatch = identity_mismatch(inputs, identity)
+        if mismatch:
+            # The inputs changed while the run ran (or the two computations disagree):
+            # caching it under the key would hand out a result for other inputs.
+            log.warning("result not cached: its identity differs from the cache key's inputs", fields=mismatch)
+            self.key = None
+            return
+        self.inputs = inputs
+        self.key = cache_key(inputs)
+        self._rewrite_summary()
 
     def store(self) -> None:
         """After COMPLETED: keep the result for identical runs (never a cached copy again)."""
         if self.hit or self.key is None or self.inputs is None:
-            return
-        summary = json.loads((self.run_dir / SUMMARY).read_text())
-        mismatch = identity_mismatch(self.inputs, summary.get("identity") or {})
-        if mismatch:
-            # The inputs changed while the run ran (or the two computations disagree):
-            # caching it under the key would hand out a result for other inputs.
-            log.warning("result not cached: its identity differs from the cache key's inputs",
-                        fields=mismatch, cache_key=self.key)
             return
         where = self.cache.store(self.key, self.run_dir, {
             "source_run_id": self.settings.run_id,
             "created_at": datetime.now(UTC).isoformat(),
             "inputs": self.inputs,
         })
+        self._remember_file_set(file_set_key(self.inputs), sorted(self.inputs["data_files"]))
         log.info("result stored in the cache", cache_key=self.key, location=where)
+
+    def _recall_file_set(self, key: str) -> list[str] | None:
+        with tempfile.TemporaryDirectory(prefix="file-set-") as scratch:
+            meta = self.cache.fetch(key, Path(scratch))
+        return list(meta["data_files"]) if meta and isinstance(meta.get("data_files"), list) else None
+
+    def _remember_file_set(self, key: str, files: list[str]) -> None:
+        """An entry with no result files: the files a run with these inputs reads."""
+        with tempfile.TemporaryDirectory(prefix="file-set-") as empty:
+            self.cache.store(key, Path(empty), {"data_files": files, "source_run_id": self.settings.run_id})
 
     def _rewrite_summary(self) -> None:
         path = self.run_dir / SUMMARY

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BacktestError, ConfigurationError, DataError, SpotInterrupted
+from ..errors import BacktestError, ConfigurationError, DataError, SpotInterrupted, ValidationError
 from ..logs import get_logger
 from . import data as candle_data
+from . import parameters
+from .data import CandleFile
 from .offline import keep_our_logging, serve_markets_offline
+from .result_warnings import ResultWarnings
 
 log = get_logger(__name__)
 
@@ -43,6 +46,11 @@ class EngineSpec:
     work_dir: Path  # scratch space Freqtrade may write to
     markets: dict[str, Any] | None  # None: load live markets from the exchange
     fast_precision: bool = True  # engine.fast_precision instead of the row-wise stock inference
+    timeframe_source: str = "config"  # TIMEFRAME | config | strategy (engine.config.timeframe_source)
+    allow_missing_informative: bool = False
+    markets_source: str = "markets snapshot"  # named in errors about pairs
+    markets_described: dict[str, Any] = field(default_factory=dict)  # markets.MarketsResolution.describe()
+    strategy_parameters: dict[str, Any] | None = None  # STRATEGY_PARAMETERS (engine.parameters)
 
 
 @dataclass
@@ -58,6 +66,13 @@ class BacktestResult:
     strategy_params: dict[str, Any]
     backtest_start: str
     backtest_end: str
+    timeframe: str = ""
+    timeframe_source: str = ""
+    files_read: list[dict[str, str]] = field(default_factory=list)  # CandleFile.to_dict of each
+    data_quality: dict[str, dict[str, Any]] = field(default_factory=dict)  # relpath -> CandleQuality
+    missing_informative: list[str] = field(default_factory=list)  # allowed (ALLOW_MISSING_INFORMATIVE)
+    warnings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protections: dict[str, Any] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,11 +99,6 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     started = time.monotonic()
     if spec.markets is not None:
         serve_markets_offline(spec.markets)
-    from freqtrade.configuration import Configuration
-    from freqtrade.enums import RunMode
-    from freqtrade.exceptions import DependencyException, FreqtradeException, OperationalException
-    from freqtrade.optimize.backtesting import Backtesting
-
     if spec.fast_precision:
         from .fast_precision import install as install_fast_precision
 
@@ -101,7 +111,9 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     args = {
         "config": [str(config_file)],
         "strategy": spec.strategy,
-        "strategy_path": str(spec.strategy_file.parent),
+        # With STRATEGY_PARAMETERS: a staged copy whose parameter file carries them.
+        "strategy_path": str(parameters.stage(spec.strategy_file, spec.strategy, spec.strategy_parameters, spec.work_dir)
+                             if spec.strategy_parameters else spec.strategy_file.parent),
         "datadir": str(spec.data_dir),
         "user_data_dir": str(spec.work_dir / "user_data"),
         "exportdirectory": str(export_dir),
@@ -110,10 +122,28 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     }
     (spec.work_dir / "user_data").mkdir(exist_ok=True)
     keep_our_logging()
+    check_pairs_in_markets(spec)
+    warnings = ResultWarnings()
+    warnings.install()
+    try:
+        return _run(spec, args, warnings, on_progress=on_progress, stop=stop, started=started, export_dir=export_dir)
+    finally:
+        warnings.uninstall()
+
+
+def _run(spec: EngineSpec, args: dict[str, Any], warnings: ResultWarnings, *, on_progress: Callable[[str, float], None],
+         stop: Callable[[], bool], started: float, export_dir: Path) -> BacktestResult:
+    from freqtrade.configuration import Configuration
+    from freqtrade.enums import RunMode
+    from freqtrade.exceptions import DependencyException, FreqtradeException, OperationalException
+    from freqtrade.optimize.backtesting import Backtesting
+
+    from . import files as loaded
+
     try:
         config = Configuration(args, RunMode.BACKTEST).get_config()
     except OperationalException as exc:
-        raise ConfigurationError(f"freqtrade rejected the config: {exc}") from exc
+        raise ConfigurationError(f"freqtrade rejected the config: {schema_error_detail(exc, spec.config)}") from exc
 
     phase_started: dict[str, float] = {}  # Freqtrade phase (dataload, analyze, ...) -> first seen
 
@@ -127,12 +157,58 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
 
     bt = None
     phase = "init"
+    files: dict[str, CandleFile] = {}
+    quality: dict[str, dict[str, Any]] = {}
+    missing_informative: list[str] = []
+    timerange = config["timerange"]
+
+    def check_informative(new: list[CandleFile], startup: int) -> None:
+        """Missing or short informative data: an error, or recorded when the setting allows it.
+
+        An allowed missing file still counts as read (fingerprinted as missing), so the
+        result is not reused once the file is there.
+        """
+        problems = []
+        for f in new:
+            if f.relpath in files:
+                continue
+            try:
+                candle_data.check_coverage(spec.data_dir, [f], timerange, 0)
+            except DataError as exc:
+                detail = str(exc).removeprefix("data does not cover the run: ")
+                if spec.allow_missing_informative:
+                    files[f.relpath] = f
+                    missing_informative.append(detail)
+                    warnings.add("missing_informative", detail)
+                else:
+                    problems.append(detail)
+                continue
+            quality.update(candle_data.check_values(spec.data_dir, [f], timerange, startup))
+            files[f.relpath] = f
+        if problems:
+            raise DataError(
+                "informative data missing: " + "; ".join(problems)
+                + " (the strategy reads it; ALLOW_MISSING_INFORMATIVE=true runs without it)"
+            )
+
     try:
         bt = Backtesting(config, progress_callback=progress)
+        if spec.strategy_parameters:  # fail before the data load on a name the strategy does not declare
+            parameters.check_declared(bt.strategylist[0], spec.strategy_parameters)
         pairs = list(bt.pairlists.whitelist)
-        files = candle_data.needed_files(pairs, bt.timeframe, str(bt.trading_mode.value))
-        candle_data.check_coverage(spec.data_dir, files, config["timerange"], bt.required_startup)
-        fingerprint, per_file = candle_data.fingerprint(spec.data_dir, files)
+        check_no_pair_dropped(spec, pairs, warnings)
+        planned, informatives_unknown = loaded.planned_files(bt)
+        if informatives_unknown:
+            warnings.add("informative_pairs_unknown", informatives_unknown)
+        read_first = [f for f in planned if f.role != "informative"]
+        candle_data.check_coverage(spec.data_dir, read_first, timerange, bt.required_startup)
+        quality.update(candle_data.check_values(spec.data_dir, read_first, timerange, bt.required_startup))
+        files.update({f.relpath: f for f in read_first})
+        check_informative([f for f in planned if f.role == "informative"], bt.required_startup)
+        # Series the strategy reads without declaring them are checked when first read.
+        loaded.LoadRecorder(bt, lambda f: check_informative([f], bt.required_startup))
+        count_refused_stakes(bt, warnings)
+        protections = protections_summary(bt)
         _watch_stop(bt, stop)
         phase = "backtest"
         on_progress("startup", 0.0)
@@ -141,7 +217,7 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         with open(spec.out_dir / "freqtrade-report.txt", "w") as report, contextlib.redirect_stdout(report):
             bt.start()
         finished = time.monotonic()
-    except (DataError, SpotInterrupted):
+    except (ConfigurationError, DataError, SpotInterrupted, ValidationError):
         raise
     except DependencyException as exc:
         if "Stop requested" in str(exc):
@@ -150,7 +226,11 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
     except OperationalException as exc:
         if str(exc).startswith("No data found"):
             raise DataError(f"freqtrade: {exc}") from exc
-        raise ConfigurationError(f"freqtrade: {exc}") from exc
+        if str(exc).startswith("Impossible to load Strategy"):
+            raise strategy_import_error(spec, exc, warnings) from exc
+        if str(exc).startswith("No pair in whitelist"):
+            raise ValidationError(f"freqtrade: {exc} {pairs_removed_detail(spec, [], warnings)}") from exc
+        raise ConfigurationError(f"freqtrade: {schema_error_detail(exc, spec.config)}") from exc
     except FreqtradeException as exc:
         raise BacktestError(f"freqtrade: {exc}") from exc
     except Exception as exc:  # the strategy's own code raising
@@ -176,7 +256,11 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         if row.get("key") != "TOTAL"
     ]
     strategy = bt.strategylist[0]
+    if spec.strategy_parameters:  # Freqtrade set them in ft_bot_start: each must have taken effect
+        parameters.check_applied(strategy, spec.strategy_parameters)
     params = {name: p.value for name, p in strategy.enumerate_parameters()}
+    # Fingerprinted after the run: the strategy may have read series it never declared.
+    fingerprint, per_file = candle_data.fingerprint(spec.data_dir, list(files.values()))
     return BacktestResult(
         metrics=metrics,
         per_pair=per_pair,
@@ -189,11 +273,115 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         strategy_params=params,
         backtest_start=str(strategy_stats.get("backtest_start")),
         backtest_end=str(strategy_stats.get("backtest_end")),
+        timeframe=str(bt.timeframe),
+        timeframe_source=spec.timeframe_source,
+        files_read=[f.to_dict() for f in sorted(files.values(), key=lambda f: f.relpath)],
+        data_quality=quality,
+        missing_informative=missing_informative,
+        warnings=warnings.summary(),
+        protections=protections,
         durations={
             **_phase_durations(phase_started, loop_started, finished),
             "engine_total_s": round(time.monotonic() - started, 3),
         },
     )
+
+
+def check_pairs_in_markets(spec: EngineSpec) -> None:
+    """Every pair asked for is a market of the snapshot, active, of the config's kind.
+
+    Freqtrade drops such pairs with a log line (or says "No pair in whitelist." naming none).
+    """
+    if spec.markets is None:
+        return
+    futures = spec.config.get("trading_mode", "spot") == "futures"
+    problems = []
+    for pair in spec.config["exchange"]["pair_whitelist"]:
+        market = spec.markets.get(pair)
+        if market is None:
+            problems.append(f"{pair} is not a market in the {spec.markets_source}")
+        elif market.get("active") is False:
+            problems.append(f"{pair} is an inactive market in the {spec.markets_source}")
+        elif bool(market.get("swap") or market.get("type") == "swap") != futures:
+            problems.append(f"{pair} is a {market.get('type')} market, not usable in a "
+                            f"{'futures' if futures else 'spot'} config")
+    if problems:
+        raise ValidationError("PAIRS: " + "; ".join(problems))
+
+
+def check_no_pair_dropped(spec: EngineSpec, whitelist: list[str], warnings: ResultWarnings) -> None:
+    """A StaticPairList runs every pair asked for or fails; filters may drop (counted as a warning)."""
+    asked = list(spec.config["exchange"]["pair_whitelist"])
+    dropped = [p for p in asked if p not in whitelist]
+    if not dropped:
+        return
+    methods = [p.get("method") for p in spec.config.get("pairlists") or [{"method": "StaticPairList"}]]
+    if methods == ["StaticPairList"]:
+        raise ValidationError(f"PAIRS: freqtrade would run without {', '.join(dropped)}: "
+                              f"{pairs_removed_detail(spec, dropped, warnings)}")
+    warnings.add("pairs_removed_by_pairlist", f"{', '.join(dropped)} removed by the pairlists {methods}",
+                 len(dropped))
+
+
+def pairs_removed_detail(spec: EngineSpec, dropped: list[str], warnings: ResultWarnings) -> str:
+    said = [m for m in warnings.messages if any(p in m for p in dropped or spec.config["exchange"]["pair_whitelist"])]
+    blacklisted = [p for p in dropped if p in (spec.config["exchange"].get("pair_blacklist") or [])]
+    reasons = ([f"in pair_blacklist: {', '.join(blacklisted)}"] if blacklisted else []) + said[:5]
+    return "; ".join(reasons) or "freqtrade's pairlist removed them (see run.log)"
+
+
+def strategy_import_error(spec: EngineSpec, exc: Exception, warnings: ResultWarnings) -> BacktestError:
+    """Freqtrade's "Impossible to load Strategy" with the reason it logged (e.g. No module named 'ta')."""
+    ours = [m for m in warnings.import_errors if spec.strategy_file.name in m] or warnings.import_errors
+    if not ours:
+        return BacktestError(f"freqtrade: {exc}")
+    reason = ours[0].split(" due to ", 1)[-1]
+    reason = reason[1:-1] if reason.startswith("'") and reason.endswith("'") else reason  # Freqtrade quotes it
+    return BacktestError(f"strategy {spec.strategy} could not be imported from {spec.strategy_file}: {reason}")
+
+
+def schema_error_detail(exc: Exception, config: dict[str, Any]) -> str:
+    """Freqtrade's schema message with the field it is about (Freqtrade drops the path)."""
+    try:
+        from freqtrade.config_schema.config_schema import CONF_SCHEMA
+        from freqtrade.configuration.config_validation import FreqtradeValidator
+
+        schema = {**CONF_SCHEMA, "required": []}
+        for error in FreqtradeValidator(schema).iter_errors(config):
+            if error.message == str(exc) and error.path:
+                return f"{exc} (at {'.'.join(str(p) for p in error.path)})"
+    except Exception:  # noqa: BLE001 - the message alone is still the error
+        pass
+    return str(exc)
+
+
+def count_refused_stakes(bt: Any, warnings: ResultWarnings) -> None:
+    """Count entries Freqtrade refuses because the stake is below the pair's minimum.
+
+    In a backtest Freqtrade logs nothing for these (Wallets._local_log is silent there).
+    Same rule as Wallets.validate_stake_amount: more than 30 % below the minimum is refused.
+    """
+    wallets = bt.wallets
+    validate = wallets.validate_stake_amount
+
+    def validate_stake_amount(pair: str, stake_amount: Any, min_stake_amount: Any, *args: Any, **kwargs: Any) -> Any:
+        result = validate(pair, stake_amount, min_stake_amount, *args, **kwargs)
+        if not result and stake_amount and min_stake_amount and stake_amount * 1.3 < min_stake_amount:
+            warnings.add("stake_below_minimum",
+                         f"{pair}: stake {stake_amount} is below the minimum {min_stake_amount}; entry refused")
+        return result
+
+    wallets.validate_stake_amount = validate_stake_amount
+
+
+def protections_summary(bt: Any) -> dict[str, Any]:
+    strategy = bt.strategylist[0]
+    try:
+        defined = [p.get("method") for p in (strategy.protections or [])]
+    except Exception:  # noqa: BLE001 - a protections property that raises fails in Freqtrade itself
+        defined = []
+    enabled = bool(bt.config.get("enable_protections", False))
+    return {"enabled": enabled, "defined": defined, "ran": enabled and bool(defined)}
 
 
 def _phase_durations(phase_started: dict[str, float], started: float, finished: float) -> dict[str, float]:

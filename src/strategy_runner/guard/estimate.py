@@ -61,28 +61,30 @@ class MemoryEstimate:
 
 
 def _file_span(path: Path) -> tuple[datetime, datetime] | None:
-    try:
-        import pyarrow.feather as feather
+    from ..engine.data import _span
 
-        dates = feather.read_table(path, columns=["date"]).column("date")
+    try:
+        return _span(path)
     except Exception:  # noqa: BLE001 - a missing or odd file is the data check's business
         return None
-    if len(dates) == 0:
-        return None
-    return dates[0].as_py().astimezone(UTC), dates[-1].as_py().astimezone(UTC)
 
 
 def estimate_peak(
-    pairs: list[str] | tuple[str, ...], timeframe: str, timerange: str, trading_mode: str, data_dir: Path
+    pairs: list[str] | tuple[str, ...], timeframe: str, timerange: str, trading_mode: str, data_dir: Path,
+    timeframe_detail: str | None = None, data_format: str = "feather",
 ) -> MemoryEstimate:
     """Estimate from the range asked for; open ends are closed with the data files' own span
-    (only their date column is read)."""
+    (only their date column is read). ``timeframe_detail`` candles (the config's) are held
+    too and counted like main candles; informative series are not known before the worker."""
     start_s, _, end_s = timerange.partition("-")
     start, end = parse_day(start_s), parse_day(end_s)
-    step = timeframe_delta(timeframe)
     main = extra = 0
     days_max = 0.0
-    for f in needed_files(list(pairs), timeframe, trading_mode):
+    files = needed_files(list(pairs), timeframe, trading_mode, data_format)
+    if timeframe_detail:
+        files += [f for f in needed_files(list(pairs), timeframe_detail, trading_mode, data_format) if f.is_main]
+    for f in files:
+        step = timeframe_delta(f.timeframe)
         lo, hi = start, end
         if lo is None or hi is None:
             span = _file_span(Path(data_dir) / f.relpath)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import identity, logs
-from ..engine.config import effective_config, read_json
-from ..errors import BacktestError, MemoryLimitExceeded, RunnerError
+from ..engine.config import effective_config, planned_timeframe, read_json
+from ..errors import BacktestError, DiskFullError, MemoryLimitExceeded, RunnerError
 from ..settings import Settings
 from . import estimate as est
 from .memory import MemoryWatch, discover_limit
@@ -22,6 +22,11 @@ log = logs.get_logger("strategy_runner.guard")
 
 #: Seconds a worker stopped for memory gets before SIGKILL: it is still growing.
 MEMORY_STOP_GRACE_SECONDS = 2.0
+#: A SIGKILL is blamed on memory only when the last samples came this close to the limit
+#: (sampled 4x a second, growth between samples is bounded; far below it, it was someone else).
+OOM_SUSPECT_SHARE = 0.75
+#: Below this much free space a disk counts as full (ENOSPC is what the writer saw).
+DISK_FULL_BYTES = 1 << 20
 
 
 def memory_preflight(settings: Settings, overlay_path: Path | None = None) -> MemoryWatch:
@@ -34,12 +39,15 @@ def memory_preflight(settings: Settings, overlay_path: Path | None = None) -> Me
         settings.memory_limit_mb, ecs_task=lambda: identity.ecs_task_metadata(settings.ecs_metadata_uri)
     )
     watch = MemoryWatch(limit, settings.memory_soft_limit_pct, os.getpid())
-    base = read_json(settings.configs_dir / settings.config_name, "config")
+    base = read_json(settings.config_path, "config")
     overlay = read_json(overlay_path, "config overlay") if overlay_path and overlay_path.exists() else None
     config = effective_config(base, overlay, strategy=settings.strategy, timeframe=settings.timeframe,
                               timerange=settings.timerange, pairs=settings.pairs)
-    guess = est.estimate_peak(config["exchange"]["pair_whitelist"], settings.timeframe, settings.timerange,
-                              config.get("trading_mode", "spot"), settings.data_dir)
+    timeframe = planned_timeframe(config, settings.strategies_dir, settings.strategy)
+    guess = est.estimate_peak(config["exchange"]["pair_whitelist"], timeframe, settings.timerange,
+                              config.get("trading_mode", "spot"), settings.data_dir,
+                              timeframe_detail=config.get("timeframe_detail"),
+                              data_format=config.get("dataformat_ohlcv", "feather"))
     log.info("memory limit", limit_mb=limit.mb, source=limit.source, soft_limit_mb=round(watch.soft_mb),
              estimate_mb=round(guess.mb), pair_years=round(guess.pair_years, 2))
     if est.refuses(guess, limit.mb):
@@ -77,8 +85,14 @@ def worker_exit_error(
     """A worker that ended without outcome.json: name what happened from what is known."""
     phase = describe_phase(progress)
     peak = f"peak memory seen {watch.peak_mb:.0f} MiB against the {watch.describe_limit()}" if watch else "peak unknown"
-    if returncode == -signal.SIGKILL:
-        error: RunnerError = MemoryLimitExceeded(
+    if returncode == -signal.SIGKILL and watch is not None and watch.peak_mb < OOM_SUSPECT_SHARE * watch.limit.mb:
+        error: RunnerError = BacktestError(
+            f"the worker was killed by SIGKILL from outside the runner during phase {phase}; {peak}, far below "
+            f"it, so not the out-of-memory killer: something else killed the process (an operator, a "
+            f"debugger, the host)"
+        )
+    elif returncode == -signal.SIGKILL:
+        error = MemoryLimitExceeded(
             f"the worker was killed by SIGKILL from outside the runner during phase {phase}; {peak}. "
             f"This is what the kernel's out-of-memory killer does (memory sampled 4x a second can miss the "
             f"last spike): give the task more memory or run fewer pairs or a shorter range"
@@ -98,6 +112,21 @@ def worker_exit_error(
         error = BacktestError(f"the worker exited with code {returncode} during phase {phase} and reported no result")
     error.traceback_tail = log_tail  # type: ignore[attr-defined]
     return error
+
+
+def disk_full(*paths: Path) -> DiskFullError | None:
+    """DiskFullError naming the first of ``paths`` whose file system is (nearly) full."""
+    import shutil
+
+    for path in paths:
+        try:
+            free = shutil.disk_usage(path).free
+        except OSError:
+            continue
+        if free < DISK_FULL_BYTES:
+            return DiskFullError(f"the disk holding {path} is full ({free} bytes free, ENOSPC): free space or "
+                                 f"give the task more ephemeral storage, then rerun")
+    return None
 
 
 def worker_log_tail(run_log: Path, lines: int = 12) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..errors import Cancelled
+from ..logs import redact
 
 GIVEN_UP = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 #: SendTaskFailure limits (API reference): error 256 characters, cause 32,768.
@@ -48,10 +49,11 @@ class StepFunctionsOrchestrator:
             raise
 
     def succeed(self, output: dict[str, Any]) -> None:
-        body = json.dumps(_finite(output), allow_nan=False, default=str)
+        body = json.dumps(redact(_finite(output)), allow_nan=False, default=str)
         if len(body.encode()) > MAX_OUTPUT:
             raise ValueError(f"task output is {len(body.encode())} bytes, over the 256 KB limit")
         self.client.send_task_success(taskToken=self.task_token, output=body)
 
     def fail(self, error: str, cause: str) -> None:
-        self.client.send_task_failure(taskToken=self.task_token, error=error[:MAX_ERROR], cause=cause[:MAX_CAUSE])
+        self.client.send_task_failure(taskToken=self.task_token, error=error[:MAX_ERROR],
+                                      cause=redact(cause)[:MAX_CAUSE])

@@ -38,6 +38,16 @@ _ADVICE = {
     "Cancelled": "the orchestrator gave up on the run (task token expired or a stop was requested); start "
     "a new execution if the result is still wanted",
     "InternalError": "an unexpected error in the runner: read traceback_tail and run.log and report it",
+    "ResultsAccessError": "the results bucket does not exist or the task role may not write to it: fix "
+    "RESULTS_BUCKET or the role's s3:PutObject on backtests/*, then rerun (a retry alone fails the same way)",
+    "DiskFullError": "the task's disk filled up (the message names the path): give the task more ephemeral "
+    "storage or run fewer pairs / a shorter TIMERANGE, then rerun",
+    "LeaseLost": "this attempt was reaped or taken over while it still ran (its heartbeats were late); the "
+    "item shows the outcome that stands. Check why heartbeats stalled; raise LEASE_SECONDS if they are slow",
+    "StatusStoreError": "the status table refused the run: check DYNAMODB_TABLE exists in this region, "
+    "DYNAMODB_KEY is its partition key, and the task role may use it, then rerun",
+    "StatusStoreUnavailable": "the status table did not answer, so the outcome was not recorded; rerun the "
+    "same RUN_ID (the workflow's Retry does this): it takes the run over and reuses the cached result",
 }
 
 

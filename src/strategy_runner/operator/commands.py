@@ -24,7 +24,9 @@ def _settings_and_store() -> tuple[Any, Any]:
 def _store_failed(settings: Any, exc: Exception) -> int:
     from .view import describe_store
 
-    print(f"strategy-runner: could not read the {describe_store(settings)}: {type(exc).__name__}: {exc}",
+    from ..logs import redact
+
+    print(f"strategy-runner: could not read the {describe_store(settings)}: {type(exc).__name__}: {redact(str(exc))}",
           file=sys.stderr)
     return STORE_FAILED_EXIT
 
@@ -45,6 +47,9 @@ def status(args: argparse.Namespace) -> int:
         print(f"strategy-runner: no run {args.run_id!r} in the {describe_store(settings)} "
               "(check RUN_ID, and DYNAMODB_TABLE / RUNS_DIR point where the run was recorded)", file=sys.stderr)
         return NOT_FOUND_EXIT
+    from ..logs import redact
+
+    view = redact(view)  # a tracking URI may carry a password
     if args.json:
         _dump(view)
     else:

@@ -163,6 +163,12 @@ def mlflow_run(run_id: str | None, settings: Settings) -> dict[str, Any] | None:
     return out
 
 
+def _result_notes(summary: dict[str, Any]) -> dict[str, Any]:
+    from ..worker import result_notes
+
+    return result_notes(summary)
+
+
 def _local_summary(settings: Settings, run_id: str) -> dict[str, Any] | None:
     try:
         return json.loads((settings.runs_dir / run_id / SUMMARY).read_text())
@@ -204,6 +210,7 @@ def run_view(settings: Settings, store: StatusStore, run_id: str, *, s3_client: 
         "error": error,
         "metrics": metrics,
         "per_pair": (local or {}).get("per_pair"),
+        "result_notes": item.get("result_notes") or (_result_notes(local) if local else None),
         "results": results_listing(item, settings, s3_client),
         "mlflow": mlflow_run(item.get("mlflow_run_id"), settings) if with_mlflow else None,
         "logs": log_pointer(item, settings),
@@ -252,7 +259,7 @@ def render(view: dict[str, Any]) -> str:
     pairs = run.get("pairs") or []
     add(f"  strategy     {run.get('strategy')} {run.get('strategy_version') or ''}".rstrip())
     add(f"  pairs        {', '.join(pairs) if pairs else '(config whitelist)'}")
-    add(f"  range        {run.get('timerange')} ({run.get('timeframe')})")
+    add(f"  range        {run.get('timerange')} ({run.get('timeframe') or 'TIMEFRAME unset'})")
     add(f"  owner        {view.get('owner') or '-'}")
     add(f"  store        {view['store']}")
     t = view["timeline"]
@@ -282,6 +289,16 @@ def render(view: dict[str, Any]) -> str:
         add("metrics")
         for key, value in view["metrics"].items():
             add(f"  {key:<22} {_number(value)}")
+    notes = view.get("result_notes")
+    if notes:
+        add("computed from")
+        add(f"  timeframe    {notes.get('timeframe')} (from {notes.get('timeframe_source')})")
+        add(f"  data         {notes.get('data_gaps')} gap(s) filled, {notes.get('data_duplicates')} duplicate(s) dropped; "
+            f"protections {'ran' if notes.get('protections_ran') else 'off'}")
+        for kind, count in (notes.get("warnings") or {}).items():
+            add(f"  warning      {kind} x {count}")
+        for missing in notes.get("missing_informative") or []:
+            add(f"  allowed      {missing} (ALLOW_MISSING_INFORMATIVE)")
     res = view["results"]
     add(f"results        {res.get('uri') or res.get('local_dir') or '-'}")
     if res.get("error"):

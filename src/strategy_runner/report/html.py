@@ -216,7 +216,7 @@ def histogram_chart(values: list[float], kind: str, title: str, unit: str) -> st
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:820px;color:#1d2330;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #e3e6ec;padding-bottom:4px}
-.sub{color:#5b6475;margin:0 0 16px}.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:8px}
+.sub{color:#5b6475;margin:0 0 16px}.warn{background:#fff4e5;border:1px solid #f0b45a;padding:8px 12px;margin:0 0 16px}.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:8px}
 .card{border:1px solid #e3e6ec;border-radius:6px;padding:8px 10px}.card b{display:block;font-size:18px}
 .card span{color:#5b6475;font-size:12px}table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:4px 8px;border-bottom:1px solid #eef0f4;text-align:right}th:first-child,td:first-child{text-align:left}
@@ -246,6 +246,48 @@ JS = """
 
 def _pct(v: Any) -> str:
     return f"{_float(v) * 100:.2f}%"
+
+
+def computed_from(summary: dict[str, Any]) -> tuple[str, str]:
+    """The files read with their data quality, protections; and a banner of the warnings."""
+    warnings = summary.get("warnings") or {}
+    quality = summary.get("data_quality") or {}
+    missing = quality.get("missing_informative") or []
+    banner = ""
+    markets = summary.get("markets") or {}
+    inferred = markets.get("inferred_pairs") or []
+    if inferred:  # guessed fees, ticks and limits: say so where the numbers are
+        warnings = {**warnings, "inferred_markets": {"count": len(inferred), "first": (
+            f"{', '.join(inferred)}: markets built by MARKETS=infer (fees, ticks and limits are defaults)")}}
+    if warnings or missing:
+        items = "".join(f"<li><b>{_esc(k)}</b> × {_esc(v.get('count'))}: {_esc(v.get('first'))}</li>"
+                        for k, v in warnings.items())
+        allowed = ("<li>informative data missing, allowed by ALLOW_MISSING_INFORMATIVE: "
+                   + _esc("; ".join(missing)) + "</li>") if missing else ""
+        banner = f'<div class="warn"><b>Warnings that may change this result</b><ul>{items}{allowed}</ul></div>'
+    per_file = quality.get("per_file") or {}
+    rows = "".join(
+        f"<tr><td>{_esc(f.get('file'))}</td><td>{_esc(f.get('role'))}</td><td>{_esc(f.get('pair'))}</td>"
+        f"<td>{_esc(f.get('timeframe'))}</td><td>{_esc(f.get('candle_type'))}</td>"
+        f"<td>{_esc((per_file.get(f.get('file')) or {}).get('rows', 'missing'))}</td>"
+        f"<td>{_esc((per_file.get(f.get('file')) or {}).get('gaps', '-'))}</td>"
+        f"<td>{_esc((per_file.get(f.get('file')) or {}).get('duplicates', '-'))}</td></tr>"
+        for f in quality.get("files") or []
+    )
+    protections = summary.get("protections") or {}
+    ran = ("ran: " + ", ".join(protections.get("defined") or []) if protections.get("ran") else
+           "not run" + (" (the strategy defines " + ", ".join(protections["defined"]) + "; ENABLE_PROTECTIONS "
+                        "or the config's enable_protections turns them on)" if protections.get("defined") else ""))
+    kind = (summary.get("data_provenance") or {}).get("kind")
+    origin = {"synthetic": "synthetic sample data (strategy-runner generate-data), not a market's history",
+              "mixed": "partly synthetic sample data (strategy-runner generate-data)",
+              "user": "your data"}.get(kind, "unknown")
+    source = markets.get("source", "unknown")
+    section = f"""<h2>Data read (checked before the backtest)</h2>
+<p class="sub">candles: <b>{_esc(origin)}</b> · markets: {_esc(source)}{_esc(f" (+{len(inferred)} inferred)" if inferred else "")}</p>
+<p class="sub">{_esc(quality.get('gaps', 0))} missing candle(s) filled by Freqtrade, {_esc(quality.get('duplicates', 0))} duplicate(s) dropped · protections {_esc(ran)}</p>
+<table><tr><th>File</th><th>Role</th><th>Pair</th><th>Timeframe</th><th>Candles</th><th>Rows in range</th><th>Gaps</th><th>Duplicates</th></tr>{rows}</table>"""
+    return section, banner
 
 
 def render(summary: dict[str, Any], trades: list[dict[str, Any]]) -> str:
@@ -283,6 +325,7 @@ def render(summary: dict[str, Any], trades: list[dict[str, Any]]) -> str:
     )
     cache = summary.get("cache") or {}
     cached = (f" · result reused from cache (run {_esc(cache.get('source_run_id'))})" if cache.get("hit") else "")
+    inputs_section, warnings_banner = computed_from(summary)
     title = f"{summary.get('strategy')} · {summary.get('timerange')}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -291,7 +334,8 @@ def render(summary: dict[str, Any], trades: list[dict[str, Any]]) -> str:
 <body>
 <h1>{_esc(title)}</h1>
 <p class="sub">run {_esc(summary.get('run_id'))} · {_esc(summary.get('trading_mode'))} · {_esc(', '.join(summary.get('pairs') or []))} ·
-{_esc(summary.get('timeframe'))} · {_esc(summary.get('backtest_start'))} to {_esc(summary.get('backtest_end'))}{cached}</p>
+{_esc(summary.get('timeframe'))} (timeframe from {_esc(summary.get('timeframe_source') or 'the config')}) · {_esc(summary.get('backtest_start'))} to {_esc(summary.get('backtest_end'))}{cached}</p>
+{warnings_banner}
 <div class="cards">{''.join(f'<div class="card"><span>{_esc(a)}</span><b>{_esc(b)}</b><span>{_esc(c)}</span></div>' for a, b, c in cards)}</div>
 <h2>Equity ({_esc(currency)})</h2>
 {time_chart(equity, "equity", "Equity curve", baseline=start_balance)}
@@ -306,6 +350,7 @@ def render(summary: dict[str, Any], trades: list[dict[str, Any]]) -> str:
 {histogram_chart([t["duration_min"] for t in trades], "duration", "Trade duration", "min")}
 <h2>Profit per trade (%)</h2>
 {histogram_chart([t["profit_ratio"] * 100 for t in trades], "profit", "Profit distribution", "%")}
+{inputs_section}
 <h2>Identity (what determines this result)</h2>
 <table class="ident">{ident_rows}</table>
 <p id="status">charts not checked (scripts off)</p>

@@ -11,11 +11,41 @@ into their own compare-and-set (a file lock, a DynamoDB ConditionExpression).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ..lifecycle import ClaimKind, Status
+from ..logs import redact
+
+#: Every field that can grow is cut so an item stays far below DynamoDB's 400 KB limit
+#: (a write over it fails, and a run whose terminal write fails would stay RUNNING).
+TEXT_LIMITS = {"error_message": 4000, "traceback_tail": 8000, "tracking_error": 2000}
+DEFAULT_TEXT_LIMIT = 2000
+STRUCTURED_LIMIT = 16_000  # bytes of JSON for progress, summary and the like
+
+
+def cap_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f" ... [{len(text) - limit + 40} characters cut]"
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def cap_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields as written: credentials in URIs redacted, long text cut, oversized
+    structures replaced by a cut JSON string."""
+    capped: dict[str, Any] = {}
+    for key, value in redact(fields).items():
+        if isinstance(value, str):
+            value = cap_text(value, TEXT_LIMITS.get(key, DEFAULT_TEXT_LIMIT))
+        elif isinstance(value, (dict, list, tuple)):
+            body = json.dumps(value, default=str)
+            if len(body) > STRUCTURED_LIMIT:
+                value = cap_text(body, STRUCTURED_LIMIT)
+        capped[key] = value
+    return capped
 
 
 def now_iso(at: datetime | None = None) -> str:
@@ -48,11 +78,14 @@ class StatusStore(Protocol):
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The item, or None."""
 
-    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any]) -> Claim:
+    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any],
+              gone_owner: str | None = None) -> Claim:
         """Move to RUNNING for ``owner`` (creating the item if needed), attempt + 1.
 
         COMPLETED is reported, not recomputed; a live run under another owner refuses
-        without writing anything.
+        without writing anything, unless that owner is ``gone_owner`` (shown to be dead).
+        A ``trace_id`` already on the item is kept. Store failures raise
+        errors.StatusStoreError (permanent) or StatusStoreUnavailable (transient).
         """
 
     def finish(self, run_id: str, status: Status, *, owner: str, fields: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from ..aws import error_code
+from ..aws import describe, error_code, is_permanent
+from ..errors import StatusStoreError, StatusStoreUnavailable
 from ..lifecycle import ClaimKind, Decision, Status, claim_kind, finish_decision, sources
-from .base import Claim, TransitionRefused, iso_ago, now_iso
+from .base import Claim, TransitionRefused, cap_fields, iso_ago, now_iso
 
 STATUS_INDEX = "status-created_at-index"
 TRACE_INDEX = "trace_id-index"
@@ -69,8 +70,12 @@ class _Update:
         self.values: dict[str, Any] = {}
         self.sets: list[str] = []
         self.removes: list[str] = []
-        for attr, value in (fields or {}).items():
-            self.set(attr, value)
+        for attr, value in cap_fields(fields or {}).items():
+            if attr == "trace_id" and value is not None:
+                # Written once: the trace_id the backend or workflow put there is kept.
+                self.set_expr(attr, f"if_not_exists({self.name(attr)}, {self.value(value)})")
+            else:
+                self.set(attr, value)
 
     @classmethod
     def for_write(cls, run_id: str, fields: dict[str, Any], now: str) -> _Update:
@@ -150,14 +155,32 @@ class DynamoDBStatusStore:
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             return False, _item(getattr(exc, "response", {}).get("Item"))
+        except Exception as exc:  # noqa: BLE001 - named by cause below
+            raise self.store_error("update", run_id, exc) from exc
         return True, _item(response.get("Attributes"))
+
+    def store_error(self, action: str, run_id: str, exc: Exception) -> StatusStoreError:
+        """A botocore failure (after its retries) as the runner's error, permanent or transient."""
+        where = f"DynamoDB table {self.table!r} (key {self.key!r})"
+        if is_permanent(exc):
+            hint = ""
+            if error_code(exc) == "ResourceNotFoundException":
+                hint = " (DYNAMODB_TABLE names a table that does not exist in this region/endpoint)"
+            elif error_code(exc) == "ValidationException" and "key" in str(exc).lower():
+                hint = f" (DYNAMODB_KEY={self.key!r} is not the table's partition key)"
+            return StatusStoreError(f"{action} of run {run_id} in the {where} was refused: {describe(exc)}{hint}")
+        return StatusStoreUnavailable(f"{action} of run {run_id} in the {where} failed after retries: {describe(exc)}")
 
     # --- the protocol -------------------------------------------------------------------
     def get(self, run_id: str) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True)
+        try:
+            response = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True)
+        except Exception as exc:  # noqa: BLE001
+            raise self.store_error("read", run_id, exc) from exc
         return _item(response.get("Item"))
 
-    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any]) -> Claim:
+    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any],
+              gone_owner: str | None = None) -> Claim:
         for _ in range(_ATTEMPTS):
             stale_before = iso_ago(lease_seconds)
             now = now_iso()
@@ -176,17 +199,20 @@ class DynamoDBStatusStore:
             heartbeat_stale = (
                 f"({hb} < {stale} OR ({u.blank('heartbeat_at')} AND ({u.blank('started_at')} OR {started} < {stale})))"
             )
+            owners = f"{u.name('owner')} = {u.value(owner)}"
+            if gone_owner:  # an owner shown to be dead (supervisor/claim.py) is as good as stale
+                owners += f" OR {u.name('owner')} = {u.value(gone_owner)}"
             condition = " OR ".join([
                 u.status_is(None),
                 u.status_is(Status.PENDING),
-                f"({u.status_is(Status.RUNNING)} AND ({u.blank('owner')} OR {u.name('owner')} = {u.value(owner)}"
+                f"({u.status_is(Status.RUNNING)} AND ({u.blank('owner')} OR {owners}"
                 f" OR {heartbeat_stale}))",
                 f"({u.status_is(Status.FAILED)} AND {u.name('retryable')} = {u.value(True)})",
             ])
             applied, item = self._update(run_id, u, condition)
             if applied:
                 return Claim(ClaimKind.CLAIMED, item or {})
-            kind = claim_kind(item, owner=owner, stale_before=stale_before)
+            kind = claim_kind(item, owner=owner, stale_before=stale_before, gone_owner=gone_owner)
             if kind != ClaimKind.CLAIMED:
                 return Claim(kind, item or {})
         raise RuntimeError(f"run {run_id}: the claim condition kept failing on an item lifecycle allows: {item}")

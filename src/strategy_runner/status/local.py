@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lifecycle import ClaimKind, Decision, Status, claim_kind, finish_decision
-from .base import Claim, TransitionRefused, iso_ago, lease_timestamp, now_iso
+from .base import Claim, TransitionRefused, cap_fields, iso_ago, lease_timestamp, now_iso
 
 
 class LocalStatusStore:
@@ -28,11 +28,14 @@ class LocalStatusStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _write(self, item: dict[str, Any]) -> None:
+    def _write(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Write the item (capped, like every store) and return it as written."""
+        item = cap_fields(item)
         path = self._path(item["run_id"])
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(item, indent=2, sort_keys=True, default=str))
         os.replace(tmp, path)  # readers never see half an item
+        return item
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         try:
@@ -40,22 +43,22 @@ class LocalStatusStore:
         except FileNotFoundError:
             return None
 
-    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any]) -> Claim:
+    def claim(self, run_id: str, *, owner: str, lease_seconds: float, fields: dict[str, Any],
+              gone_owner: str | None = None) -> Claim:
         with self._locked():
             item = self.get(run_id)
-            kind = claim_kind(item, owner=owner, stale_before=iso_ago(lease_seconds))
+            kind = claim_kind(item, owner=owner, stale_before=iso_ago(lease_seconds), gone_owner=gone_owner)
             if kind != ClaimKind.CLAIMED:
                 return Claim(kind, item or {})
             now = now_iso()
-            new = {"run_id": run_id, "created_at": now, **(item or {}), **fields}
+            new = {"run_id": run_id, "created_at": now, **(item or {}), **_keep_trace_id(fields, item)}
             new.update(
                 status=Status.RUNNING.value, owner=owner, started_at=now, updated_at=now, heartbeat_at=now,
                 attempt=int((item or {}).get("attempt", 0)) + 1, retryable=False,
             )
             for stale in ("completed_at", "error_type", "error_message"):
                 new.pop(stale, None)
-            self._write(new)
-            return Claim(ClaimKind.CLAIMED, new)
+            return Claim(ClaimKind.CLAIMED, self._write(new))
 
     def finish(self, run_id: str, status: Status, *, owner: str, fields: dict[str, Any]) -> dict[str, Any]:
         with self._locked():
@@ -66,10 +69,9 @@ class LocalStatusStore:
             if decision == Decision.REFUSE:
                 raise TransitionRefused(run_id, status, item)
             now = now_iso()
-            new = {"run_id": run_id, "created_at": now, **(item or {}), **fields}
+            new = {"run_id": run_id, "created_at": now, **(item or {}), **_keep_trace_id(fields, item)}
             new.update(status=status.value, updated_at=now, completed_at=now)
-            self._write(new)
-            return new
+            return self._write(new)
 
     def touch(self, run_id: str, *, owner: str, fields: dict[str, Any]) -> bool:
         with self._locked():
@@ -86,8 +88,7 @@ class LocalStatusStore:
                 return None
             now = now_iso()
             new = {**item, **fields, "status": Status.FAILED.value, "updated_at": now, "completed_at": now}
-            self._write(new)
-            return new
+            return self._write(new)
 
     def query(
         self, *, status: Status | None = None, since: str | None = None, trace_id: str | None = None
@@ -100,3 +101,10 @@ class LocalStatusStore:
         if trace_id is not None:
             items = [i for i in items if i.get("trace_id") == trace_id]
         return sorted(items, key=lambda i: i.get("created_at", ""), reverse=True)
+
+
+def _keep_trace_id(fields: dict[str, Any], item: dict[str, Any] | None) -> dict[str, Any]:
+    """trace_id is written once: the one the backend or workflow put there is kept."""
+    if item and item.get("trace_id"):
+        return {k: v for k, v in fields.items() if k != "trace_id"}
+    return fields

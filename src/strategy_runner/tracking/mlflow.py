@@ -80,6 +80,8 @@ class MlflowTracker:
         self.mlflow_run_id: str | None = None
         self.attempt = 1
         self.start_error: str | None = None
+        self._child: subprocess.Popen | None = None  # the step under way (cancel_start stops it)
+        self._cancelled = False
 
     def start(self) -> str | None:
         s = self.settings
@@ -94,8 +96,13 @@ class MlflowTracker:
         result, error = self._call("start", payload)
         if error:
             self.start_error = error
-            log.warning("MLflow tracking unavailable; the backtest goes on without it", error=error, uri=self.uri)
-            return None
+            # The run may exist although the step did not finish (deadline, cancel): its id
+            # is kept so the run is closed at the end and `reap` can find it on the item.
+            self.mlflow_run_id = result.get("mlflow_run_id")
+            self.attempt = int(result.get("attempt", 1))
+            log.warning("MLflow tracking unavailable; the backtest goes on without it", error=error, uri=self.uri,
+                        mlflow_run_id=self.mlflow_run_id)
+            return self.mlflow_run_id
         self.mlflow_run_id = result.get("mlflow_run_id")
         self.attempt = int(result.get("attempt", 1))
         log.info("MLflow run started", mlflow_run_id=self.mlflow_run_id, attempt=self.attempt,
@@ -118,6 +125,12 @@ class MlflowTracker:
         # KILLED means a stop is under way inside ECS's stopTimeout: tracking gets less time.
         deadline = min(self.deadline, STOPPING_DEADLINE_S) if status == "KILLED" else self.deadline
         _, error = self._call("finish", payload, deadline)
+        if error and f"status {status}" not in error:
+            # The full step did not get as far as the status: one short try at the status alone,
+            # so the run is not left RUNNING.
+            closed = self.close(self.mlflow_run_id, status, f"finish incomplete: {error}", deadline)
+            if closed:
+                error = f"{error}; closing it failed too: {closed}"
         if error:
             log.warning("MLflow logging incomplete; the run's result is unaffected", error=error,
                         mlflow_run_id=self.mlflow_run_id)
@@ -125,20 +138,31 @@ class MlflowTracker:
             log.info("MLflow run finished", mlflow_run_id=self.mlflow_run_id, mlflow_status=status)
         return error
 
-    def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
-        """End a run another process left open (``reap``): status and a reason tag only."""
+    def cancel_start(self) -> None:
+        """A stop or a refusal does not wait for the MLflow start: end it now (what it created
+        is still reported, and closed by ``finish``)."""
+        self._cancelled = True
+        child = self._child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+    def close(self, mlflow_run_id: str, status: str, reason: str, deadline: float | None = None) -> str | None:
+        """End a run left open (by ``reap``, or after an incomplete finish): status and a reason tag only."""
         payload = {
             "uri": self.uri, "mlflow_run_id": mlflow_run_id, "status": status, "attempt": 1,
-            "tags": {"closed_by": "strategy-runner reap", "close_reason": _text(reason, 5000)},
+            "tags": {"closed_by": "strategy-runner", "close_reason": _text(reason, 5000)},
             "params": {}, "metrics": {}, "files": [], "run_dir": ".",
         }
-        _, error = self._call("finish", payload)
+        _, error = self._call("finish", payload, deadline)
         return error
 
     def _call(self, step: str, payload: dict[str, Any], deadline: float | None = None) -> tuple[dict[str, Any], str | None]:
         """Run one step in a child process; (its result, None) or ({}, why it failed)."""
         deadline = deadline or self.deadline
         started = time.monotonic()
+        if step == "start" and self._cancelled:
+            return {}, "MLflow start skipped: the run was already stopping"
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", __name__, step], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -147,6 +171,7 @@ class MlflowTracker:
             )
         except OSError as exc:
             return {}, f"MLflow {step}: could not start the client process: {exc}"
+        self._child = proc
         timed_out = False
         try:
             out, err = proc.communicate(json.dumps(payload), timeout=deadline)
@@ -155,13 +180,17 @@ class MlflowTracker:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
+        self._child = None
         lines = [line for line in map(_json_line, out.splitlines()) if line]
         done = [line["done"] for line in lines if "done" in line]
         result = next((line for line in lines if "ok" in line), None)
+        created = next((line for line in lines if "mlflow_run_id" in line and "ok" not in line), {})
         elapsed = time.monotonic() - started
         if timed_out:
-            return {}, (f"MLflow {step} passed its {deadline:g} s deadline (MLFLOW_TIMEOUT_SECONDS) and was "
-                        f"stopped; done before that: {', '.join(done) or 'nothing'}")
+            return created, (f"MLflow {step} passed its {deadline:g} s deadline (MLFLOW_TIMEOUT_SECONDS) and was "
+                             f"stopped; done before that: {', '.join(done) or 'nothing'}")
+        if self._cancelled and step == "start" and not (result and result["ok"]):
+            return created, f"MLflow start stopped after {elapsed:.1f} s: the run was stopping"
         if result and result["ok"]:
             log.debug("MLflow step done", step=step, seconds=round(elapsed, 3))
             return result, None
@@ -190,9 +219,14 @@ def run_tags(settings: Settings, summary: dict[str, Any] | None, status: str) ->
         "outcome": status, "runner_version": ident.get("runner_version") or __version__,
         "image": identity.image(settings), "owner": identity.owner(settings),
     }
-    for key in ("trading_mode", "backtest_start", "backtest_end"):
+    for key in ("trading_mode", "backtest_start", "backtest_end", "timeframe", "timeframe_source"):
         if summary.get(key):
             tags[key] = summary[key]
+    tags.update({f"warning.{_key(k)}": v.get("count") for k, v in (summary.get("warnings") or {}).items()})
+    error = summary.get("error") or {}  # a failed run: what failed (supervisor/finish.py)
+    for key in ("error_type", "error_message"):
+        if error.get(key):
+            tags[key] = error[key]
     for key in ("freqtrade_version", "data_fingerprint", "config_hash", "strategy_hash"):
         if ident.get(key):
             tags[key] = ident[key]
@@ -304,6 +338,8 @@ def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     else:
         attempt = 1
         run = client.create_run(exp_id, run_name=payload["run_id"], tags={"run_id": payload["run_id"]})
+    # The id the moment the run exists: a start stopped after this still closes its run.
+    _emit({"mlflow_run_id": run.info.run_id, "attempt": attempt}, out)
     tags["attempt"] = str(attempt)
     client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     _emit({"done": "run"}, out)
