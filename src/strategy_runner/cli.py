@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="strategy-runner",
         description="Run a Freqtrade backtest that owns its lifecycle. The run is read from "
-        "environment variables (see README).",
+        "environment variables (`strategy-runner backtest --help` lists them).",
     )
     sub = p.add_subparsers(dest="command", required=True)
     from .settings import help_text

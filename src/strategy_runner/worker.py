@@ -60,6 +60,7 @@ def build_spec(settings: Settings, work_dir: Path):  # -> EngineSpec
         markets_source=markets.snapshot.origin if markets else "the exchange (MARKETS=live)",
         markets_described=markets.describe() if markets else {"source": "live"},
         strategy_parameters=settings.strategy_parameters,
+        fetchable=bool(settings.data_s3_path),
     )
 
 
@@ -245,6 +246,7 @@ def main() -> int:
             "error_message": str(error) or type(error).__name__,
             "retryable": isinstance(error, RunnerError) and error.retryable,
             "traceback_tail": "\n".join(tail),
+            **({"fetch": [f.to_dict() for f in error.files]} if hasattr(error, "files") else {}),
         })
     return exit_code_for(error)
 

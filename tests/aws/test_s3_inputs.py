@@ -99,3 +99,34 @@ def test_prepare_uses_the_overlay_whitelist_and_trading_mode(bucket, tmp_path):
     prepare_inputs(settings, s3)
     assert (tmp_path / "runs" / "prep-1" / ".worker" / "config-overlay.json").exists()
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["ETH_USDT-1h.feather", "SOL_USDT-1h.feather"]
+
+
+def test_an_informative_strategy_gets_its_informative_data_from_s3_too(aws, bucket, tmp_path, run_env):
+    """The supervisor can only foresee the main files; the worker names the informative ones once
+    the strategy is loaded, the supervisor fetches them and starts it again."""
+    import shutil
+
+    from ..conftest import runner
+    from ..test_data_integrity import FIXTURES, candles_15m
+
+    s3, name = bucket
+    upload_data(s3, name, "ohlcv", ["ETH_USDT-5m.feather"])
+    candles_15m(DATA / "BTC_USDT-5m.feather", tmp_path / "BTC_USDT-15m.feather")
+    s3.upload_file(str(tmp_path / "BTC_USDT-15m.feather"), name, "ohlcv/BTC_USDT-15m.feather")
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    shutil.copy(FIXTURES / "InformativeBtc15m.py", strategies)
+    env = {**run_env, **aws.env, "RUN_ID": "s3-informative", "STRATEGY": "InformativeBtc15m", "PAIRS": "ETH/USDT",
+           "TIMERANGE": "20241001-20241015", "TRACKING": "false", "STRATEGIES_DIR": str(strategies),
+           "DATA_DIR": str(tmp_path / "data"), "DATA_S3_PATH": f"s3://{name}/ohlcv"}
+    done = runner(env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "data" / "BTC_USDT-15m.feather").is_file()
+    summary = json.loads((Path(env["RUNS_DIR"]) / "s3-informative" / "backtest-result.json").read_text())
+    assert {f["file"] for f in summary["data_quality"]["files"]} == {"ETH_USDT-5m.feather", "BTC_USDT-15m.feather"}
+    assert "fetching what the strategy reads besides its main candles" in (
+        Path(env["RUNS_DIR"]) / "s3-informative" / "run.log").read_text()
+    # Not under DATA_S3_PATH either: the named data error, as without S3.
+    s3.delete_object(Bucket=name, Key="ohlcv/BTC_USDT-15m.feather")
+    missing = runner({**env, "RUN_ID": "s3-informative-missing", "DATA_DIR": str(tmp_path / "data2")})
+    assert missing.returncode == 3 and "BTC/USDT 15m" in missing.stderr, missing.stderr[-2000:]

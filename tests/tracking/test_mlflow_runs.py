@@ -235,3 +235,22 @@ def test_interrupted_backtest_gives_a_killed_mlflow_run(mlflow_server, run_env):
     run = MlflowClient(mlflow_server.uri).get_run(item["mlflow_run_id"])
     assert run.info.status == "KILLED"
     assert run.data.tags["outcome"] == "KILLED"
+
+
+def test_sweep_items_are_children_of_one_finished_parent_run(mlflow_server, run_env, tmp_path):
+    """Two items of one sweep started at the same moment: one parent run, both its children."""
+    env = tracked_env(run_env, mlflow_server.uri, SWEEP_ID=f"sweep-{uuid.uuid4().hex[:6]}")
+    items = [{**env, "RUN_ID": f"{env['SWEEP_ID']}-{n}", "STRATEGY_PARAMETERS": json.dumps({"fast": fast})}
+             for n, fast in ((1, 8), (2, 12))]
+    procs = [subprocess.Popen([sys.executable, "-m", "strategy_runner", "backtest"], env=item,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for item in items]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
+    client = MlflowClient(mlflow_server.uri)
+    exp = client.get_experiment_by_name(env["EXPERIMENT_NAME"]).experiment_id
+    parents = client.search_runs([exp], filter_string=f"tags.sweep_id = '{env['SWEEP_ID']}' and tags.sweep_parent = 'true'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    for item, fast in zip(items, (8, 12), strict=True):
+        (run,) = runs_tagged(client, env["EXPERIMENT_NAME"], item["RUN_ID"])
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.tags["parameter.fast"] == str(fast) and run.info.status == "FINISHED"

@@ -1,6 +1,6 @@
 """Candle files checked before Freqtrade reads them: ``check_candles`` (pure file work, no Freqtrade).
 
-Policy (README "Data checks"): a file that cannot be read, holds no candles in the range,
+Policy (docs/results.md, "Data checks"): a file that cannot be read, holds no candles in the range,
 or has a non-finite or non-positive price, a negative or non-finite volume, or high < low,
 is a DataError (DataStaleError) naming the file and the first bad row. Duplicate dates
 (Freqtrade keeps one candle per date) and gaps (Freqtrade fills them with flat, zero-volume

@@ -51,6 +51,16 @@ class EngineSpec:
     markets_source: str = "markets snapshot"  # named in errors about pairs
     markets_described: dict[str, Any] = field(default_factory=dict)  # markets.MarketsResolution.describe()
     strategy_parameters: dict[str, Any] | None = None  # STRATEGY_PARAMETERS (engine.parameters)
+    fetchable: bool = False  # DATA_S3_PATH is set: files Freqtrade will read that are not on disk can be fetched
+
+
+class FilesNotFetched(DataError):
+    """Files the backtest reads (informative pairs, timeframe_detail) are not on disk yet but may be
+    under DATA_S3_PATH: the supervisor fetches them and starts the worker again, once."""
+
+    def __init__(self, files: list[CandleFile]):
+        super().__init__("not fetched yet: " + "; ".join(f"{f.role} {f.describe()} ({f.relpath})" for f in files))
+        self.files = files
 
 
 @dataclass
@@ -198,6 +208,9 @@ def _run(spec: EngineSpec, args: dict[str, Any], warnings: ResultWarnings, *, on
         pairs = list(bt.pairlists.whitelist)
         check_no_pair_dropped(spec, pairs, warnings)
         planned, informatives_unknown = loaded.planned_files(bt)
+        absent = [f for f in planned if not (Path(spec.data_dir) / f.relpath).is_file()]
+        if absent and spec.fetchable:  # the supervisor fetched only the main files it could foresee
+            raise FilesNotFetched(absent)
         if informatives_unknown:
             warnings.add("informative_pairs_unknown", informatives_unknown)
         read_first = [f for f in planned if f.role != "informative"]
@@ -288,7 +301,8 @@ def _run(spec: EngineSpec, args: dict[str, Any], warnings: ResultWarnings, *, on
 
 
 def check_pairs_in_markets(spec: EngineSpec) -> None:
-    """Every pair asked for is a market of the snapshot, active, of the config's kind.
+    """Every pair asked for is an active market of the config's kind (that it is a market at all,
+    markets.resolve checked, naming every place looked).
 
     Freqtrade drops such pairs with a log line (or says "No pair in whitelist." naming none).
     """
@@ -297,10 +311,8 @@ def check_pairs_in_markets(spec: EngineSpec) -> None:
     futures = spec.config.get("trading_mode", "spot") == "futures"
     problems = []
     for pair in spec.config["exchange"]["pair_whitelist"]:
-        market = spec.markets.get(pair)
-        if market is None:
-            problems.append(f"{pair} is not a market in the {spec.markets_source}")
-        elif market.get("active") is False:
+        market = spec.markets[pair]
+        if market.get("active") is False:
             problems.append(f"{pair} is an inactive market in the {spec.markets_source}")
         elif bool(market.get("swap") or market.get("type") == "swap") != futures:
             problems.append(f"{pair} is a {market.get('type')} market, not usable in a "

@@ -69,7 +69,7 @@ def _report_completed(attempt: Attempt, item: dict[str, Any], inputs: dict[str, 
             f"use a new RUN_ID for a different backtest"))
     log.info("run already completed; reporting its stored result", results_uri=item.get("results_uri"))
     attempt.adapters.orchestrator.succeed(callback_output(item))
-    print_done(item)
+    print_done(item, attempt.run_dir)
     return 0
 
 

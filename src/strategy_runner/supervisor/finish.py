@@ -111,7 +111,7 @@ def _complete(attempt: Attempt, fields: dict[str, Any], tracked: dict[str, Any],
     log.info("run completed", results_uri=results_uri, mlflow_run_id=attempt.mlflow_run_id)
     safe(attempt.adapters.orchestrator.succeed, callback_output(item))
     _emit_metrics(attempt, Status.COMPLETED, None)
-    print_done(item)
+    print_done(item, attempt.run_dir)
     return None
 
 
@@ -204,12 +204,46 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def print_done(item: dict[str, Any]) -> None:
+def print_done(item: dict[str, Any], run_dir: Path | None = None) -> None:
+    """The terminal summary, for people: what ran, the headline figures, what to doubt, where to look."""
     summary = item.get("summary") or {}
-    print(f"run {item.get('run_id')}: {item.get('status')}")
-    for key in HEADLINE_OUTPUT:
-        if key in summary:
-            print(f"  {key:<22} {summary[key]}")
-    print(f"  results                {item.get('results_uri')}")
+    full = _read_json(run_dir / SUMMARY) if run_dir else None
+    full = full or {}
+    stake = full.get("stake") or {}
+    currency = stake.get("stake_currency") or ""
+    timeframe = full.get("timeframe") or item.get("timeframe")
+    ran = " · ".join(str(x) for x in (
+        full.get("strategy") or item.get("strategy"), ", ".join(full.get("pairs") or item.get("pairs") or []),
+        f"{timeframe} (from {full.get('timeframe_source')})" if full.get("timeframe_source") else timeframe,
+        full.get("timerange") or item.get("timerange")) if x)
+    print(f"run {item.get('run_id')}: {item.get('status')}" + (f"  ({ran})" if ran else ""))
+
+    def pct(value: Any) -> str:
+        return f"{value * 100:.2f} %" if isinstance(value, (int, float)) else "-"
+
+    if "profit_total" in summary:
+        line = f"  profit         {pct(summary.get('profit_total'))}"
+        start, abs_profit = stake.get("dry_run_wallet"), summary.get("profit_total_abs")
+        if isinstance(start, (int, float)) and isinstance(abs_profit, (int, float)):
+            line += f"  ({abs_profit:+,.2f} {currency} on {start:,.2f} {currency} -> {start + abs_profit:,.2f} {currency})"
+        print(line)
+        print(f"  max drawdown   {pct(summary.get('max_drawdown_account'))}")
+        trades = summary.get("total_trades")
+        print(f"  trades         {int(trades) if isinstance(trades, (int, float)) else '-'}"
+              f"      win rate {pct(summary.get('winrate'))}")
+        sharpe = summary.get("sharpe")
+        print(f"  sharpe         {sharpe:.2f}" if isinstance(sharpe, (int, float)) else "  sharpe         -")
+    kind = (full.get("data_provenance") or {}).get("kind")
+    if kind in ("synthetic", "mixed"):
+        print(f"  data           {'' if kind == 'synthetic' else 'partly '}synthetic sample candles "
+              "(strategy-runner generate-data), not a market's history")
+    inferred = (full.get("markets") or {}).get("inferred_pairs") or []
+    if inferred:
+        print(f"  markets        inferred for {', '.join(inferred)} (MARKETS=infer: default fees, ticks, limits)")
+    for kind, seen in (full.get("warnings") or {}).items():
+        print(f"  warning        {kind} x {seen.get('count')}: {str(seen.get('first'))[:120]}")
+    if run_dir and (run_dir / "report.html").exists():
+        print(f"  report         {run_dir / 'report.html'}")
+    print(f"  results        {item.get('results_uri')}")
     if item.get("mlflow_run_id"):
-        print(f"  mlflow_run_id          {item.get('mlflow_run_id')}")
+        print(f"  mlflow run     {item.get('mlflow_run_id')}")

@@ -86,6 +86,23 @@ def prepare(attempt: Attempt) -> None:
 
 
 def run_worker(attempt: Attempt) -> None:
+    """The worker, started again once when it names files to fetch from DATA_S3_PATH that only
+    the loaded strategy could tell (informative pairs, timeframe_detail)."""
+    fetch = start_worker(attempt)
+    if fetch:
+        from .. import aws
+        from ..engine.data import CandleFile
+        from ..s3_inputs import fetch_data
+
+        files = [CandleFile(f["pair"], f["timeframe"], f["candle_type"], f["file"], f["role"]) for f in fetch]
+        log.info("fetching what the strategy reads besides its main candles", files=[f.relpath for f in files])
+        fetch_data(aws.client(attempt.settings, "s3"), attempt.settings.data_s3_path, attempt.settings.data_dir, files)
+        if start_worker(attempt):
+            raise BacktestError("the worker still names files to fetch after they were fetched")
+
+
+def start_worker(attempt: Attempt) -> list[dict[str, Any]] | None:
+    """One worker to its end; the files it asks for, when it asks (else None)."""
     run_dir = attempt.run_dir
     work = run_dir / WORK
     work.mkdir(parents=True, exist_ok=True)
@@ -120,6 +137,8 @@ def run_worker(attempt: Attempt) -> None:
     if outcome is None:
         raise disk_full(run_dir) or worker_exit_error(proc.returncode, attempt.progress, attempt.memory,
                                                       worker_log_tail(run_dir / "run.log"))
+    if not outcome.get("ok") and outcome.get("fetch") and attempt.settings.data_s3_path:
+        return outcome["fetch"]
     if not outcome.get("ok"):
         if "[Errno 28]" in str(outcome.get("error_message", "")):
             raise disk_full(run_dir, attempt.settings.data_dir) or error_from_name("DiskFullError",
@@ -129,6 +148,7 @@ def run_worker(attempt: Attempt) -> None:
         raise error
     if not (run_dir / SUMMARY).exists():
         raise BacktestError("the worker reported success but wrote no backtest-result.json")
+    return None
 
 
 def sample(attempt: Attempt) -> None:

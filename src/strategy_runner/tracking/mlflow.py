@@ -91,7 +91,10 @@ class MlflowTracker:
                 "run_id": s.run_id, "trace_id": s.trace_id, "strategy": s.strategy,
                 "strategy_version": s.strategy_version, "timeframe": s.timeframe,
                 "runner_version": __version__, "image": identity.image(s), "owner": identity.owner(s),
+                **({"sweep_id": s.sweep_id} if s.sweep_id else {}),
+                **{f"parameter.{k}": v for k, v in (s.strategy_parameters or {}).items()},
             },
+            "sweep_id": s.sweep_id,
         }
         result, error = self._call("start", payload)
         if error:
@@ -341,9 +344,30 @@ def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     # The id the moment the run exists: a start stopped after this still closes its run.
     _emit({"mlflow_run_id": run.info.run_id, "attempt": attempt}, out)
     tags["attempt"] = str(attempt)
+    if payload.get("sweep_id"):  # MLflow draws a sweep's items under one parent run
+        tags["mlflow.parentRunId"] = sweep_parent(client, exp_id, payload["sweep_id"])
     client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     _emit({"done": "run"}, out)
     return {"mlflow_run_id": run.info.run_id, "attempt": attempt, "reused": bool(previous)}
+
+
+def sweep_parent(client: Any, exp_id: str, sweep_id: str) -> str:
+    """The sweep's parent run, created by whichever item comes first. It holds no backtest of its
+    own, so it is FINISHED at once; two items creating it together keep the older one."""
+    query = f"tags.sweep_id = '{sweep_id}' and tags.sweep_parent = 'true'"
+
+    def found() -> list[Any]:
+        return client.search_runs([exp_id], filter_string=query, order_by=["attributes.start_time ASC"], max_results=5)
+
+    parents = found()
+    if not parents:
+        mine = client.create_run(exp_id, run_name=sweep_id, tags={"sweep_id": sweep_id, "sweep_parent": "true"})
+        client.set_terminated(mine.info.run_id, status="FINISHED")
+        parents = found()
+        for extra in parents[1:]:
+            if extra.info.run_id == mine.info.run_id:
+                client.delete_run(mine.info.run_id)
+    return parents[0].info.run_id
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
