@@ -185,3 +185,26 @@ def test_jsongz_data_gives_the_same_trades_as_feather(tmp_path, run_env) -> None
     assert summary(feather_env, "as-feather")["data_provenance"]["kind"] == "synthetic"  # the bundled sample
     files = summary(json_env, "as-jsongz")["data_quality"]["files"]
     assert [f["file"] for f in files] == ["BTC_USDT-5m.json.gz"]
+
+
+def test_status_and_mlflow_tags_say_when_markets_were_inferred_and_candles_synthetic(tmp_path) -> None:
+    from strategy_runner.lifecycle import Status
+    from strategy_runner.operator.view import render, run_view
+    from strategy_runner.settings import load_settings
+    from strategy_runner.status.local import LocalStatusStore
+    from strategy_runner.tracking.mlflow import run_tags
+    from strategy_runner.worker import result_notes
+
+    summary = {"timeframe": "1h", "timeframe_source": "TIMEFRAME", "data_provenance": {"kind": "synthetic"},
+               "markets": {"source": "inferred", "inferred_pairs": ["EUR/USD"]}}
+    notes = result_notes(summary)
+    assert (notes["candles"], notes["markets"], notes["inferred_markets"]) == ("synthetic", "inferred", ["EUR/USD"])
+    settings = load_settings(runs_dir=tmp_path / "runs")
+    tags = run_tags(settings, summary, "FINISHED")
+    assert tags["candles"] == "synthetic" and tags["markets_inferred"] == "EUR/USD"
+    store = LocalStatusStore(settings.runs_dir)
+    store.claim("r-notes", owner="me", lease_seconds=600, fields={"strategy": "S", "pairs": ["EUR/USD"]})
+    store.finish("r-notes", Status.COMPLETED, owner="me", fields={"result_notes": notes})
+    shown = render(run_view(settings, store, "r-notes", with_mlflow=False))
+    assert "synthetic sample data, not a market's history" in shown
+    assert "inferred     EUR/USD (MARKETS=infer" in shown and "markets      inferred" in shown

@@ -144,7 +144,8 @@ def summary(settings: Settings, spec, result, started: float) -> dict[str, Any]:
 
 def result_notes(summary: dict[str, Any]) -> dict[str, Any]:
     """What the result was computed from, small enough for the status item: the timeframe
-    and its source, warnings by kind, data gaps and duplicates, allowed missing informatives."""
+    and its source, warnings by kind, data gaps and duplicates, allowed missing informatives,
+    whether the candles are the synthetic sample, the markets and any inferred ones."""
     quality = summary.get("data_quality") or {}
     return {
         "timeframe": summary.get("timeframe"),
@@ -154,6 +155,9 @@ def result_notes(summary: dict[str, Any]) -> dict[str, Any]:
         "data_duplicates": quality.get("duplicates", 0),
         "missing_informative": quality.get("missing_informative") or [],
         "protections_ran": (summary.get("protections") or {}).get("ran", False),
+        "candles": (summary.get("data_provenance") or {}).get("kind"),
+        "markets": (summary.get("markets") or {}).get("source"),
+        "inferred_markets": (summary.get("markets") or {}).get("inferred_pairs") or [],
     }
 
 

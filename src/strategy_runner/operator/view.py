@@ -299,6 +299,12 @@ def render(view: dict[str, Any]) -> str:
             add(f"  warning      {kind} x {count}")
         for missing in notes.get("missing_informative") or []:
             add(f"  allowed      {missing} (ALLOW_MISSING_INFORMATIVE)")
+        if notes.get("candles") in ("synthetic", "mixed"):
+            add(f"  candles      {'partly ' if notes['candles'] == 'mixed' else ''}synthetic sample data, not a market's history")
+        if notes.get("markets"):
+            add(f"  markets      {notes['markets']}")
+        if notes.get("inferred_markets"):
+            add(f"  inferred     {', '.join(notes['inferred_markets'])} (MARKETS=infer: default fees, ticks, limits)")
     res = view["results"]
     add(f"results        {res.get('uri') or res.get('local_dir') or '-'}")
     if res.get("error"):

@@ -226,6 +226,10 @@ def run_tags(settings: Settings, summary: dict[str, Any] | None, status: str) ->
         if summary.get(key):
             tags[key] = summary[key]
     tags.update({f"warning.{_key(k)}": v.get("count") for k, v in (summary.get("warnings") or {}).items()})
+    if (summary.get("data_provenance") or {}).get("kind"):
+        tags["candles"] = summary["data_provenance"]["kind"]  # synthetic | mixed | user
+    if (summary.get("markets") or {}).get("inferred_pairs"):
+        tags["markets_inferred"] = ",".join(summary["markets"]["inferred_pairs"])
     error = summary.get("error") or {}  # a failed run: what failed (supervisor/finish.py)
     for key in ("error_type", "error_message"):
         if error.get(key):
