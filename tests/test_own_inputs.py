@@ -165,15 +165,16 @@ def test_freqtrades_example_config_runs_by_path(tmp_path, run_env) -> None:
     assert honoured.returncode in (2, 3) and "ALGO/USDT" in honoured.stderr
 
 
-def test_jsongz_data_gives_the_same_trades_as_feather(tmp_path, run_env) -> None:
+@pytest.mark.parametrize(("data_format", "suffix"), [("jsongz", ".json.gz"), ("json", ".json"), ("parquet", ".parquet")])
+def test_every_freqtrade_data_format_gives_the_same_trades_as_feather(tmp_path, run_env, data_format, suffix) -> None:
     from freqtrade.data.history import get_datahandler
     from freqtrade.enums import CandleType
 
     data = tmp_path / "data"
     frame = pd.read_feather(ROOT / "data" / "BTC_USDT-5m.feather")
-    get_datahandler(data, "jsongz").ohlcv_store("BTC/USDT", "5m", frame, CandleType.SPOT)
-    assert (data / "BTC_USDT-5m.json.gz").is_file()
-    as_json = user_config(tmp_path, dataformat_ohlcv="jsongz")
+    get_datahandler(data, data_format).ohlcv_store("BTC/USDT", "5m", frame, CandleType.SPOT)
+    assert (data / f"BTC_USDT-5m{suffix}").is_file()
+    as_json = user_config(tmp_path, dataformat_ohlcv=data_format)
     common = {**run_env, "PAIRS": "BTC/USDT", "TIMERANGE": RANGE, "TRACKING": "false", "RESULT_CACHE": "false"}
     feather_env = {**common, "RUN_ID": "as-feather"}
     json_env = {**common, "RUN_ID": "as-jsongz", "DATA_DIR": str(data), "CONFIG": str(as_json)}
@@ -184,7 +185,7 @@ def test_jsongz_data_gives_the_same_trades_as_feather(tmp_path, run_env) -> None
     assert trades[0] == trades[1] and trades[0].count("\n") > 5
     assert summary(feather_env, "as-feather")["data_provenance"]["kind"] == "synthetic"  # the bundled sample
     files = summary(json_env, "as-jsongz")["data_quality"]["files"]
-    assert [f["file"] for f in files] == ["BTC_USDT-5m.json.gz"]
+    assert [f["file"] for f in files] == [f"BTC_USDT-5m{suffix}"]
 
 
 def test_status_and_mlflow_tags_say_when_markets_were_inferred_and_candles_synthetic(tmp_path) -> None:
