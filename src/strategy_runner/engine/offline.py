@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from .config import read_json
 
 PINNED_FREQTRADE = "2026.9"
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    data = read_json(path, "markets snapshot")
-    markets = data.get("markets")
-    if not isinstance(markets, dict) or not markets:
-        raise ConfigurationError(f"markets snapshot {path} has no 'markets' object")
-    return markets
+    """The markets of one snapshot file, validated (markets.snapshot: the one reader of the format)."""
+    from ..markets.snapshot import parse_snapshot
+
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"markets snapshot {path} does not exist") from None
+    return parse_snapshot(raw, str(path)).markets
 
 
 def check_seam() -> None:
