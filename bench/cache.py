@@ -20,14 +20,10 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from strategy_runner.settings import child_environment  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from stack import mlflow_server  # noqa: E402
 
 DROP = ("RUN_ID", "TRADAI_RUN_ID", "RESULTS_BUCKET", "DYNAMODB_TABLE", "TASK_TOKEN", "RESULT_CACHE")
 
@@ -76,44 +75,6 @@ def phases(log: Path) -> dict[str, float | None]:
         if name in ("MLflow run started", "MLflow run finished") and i:
             tracking += t - events[i - 1][0]
     return {"span_s": round(span, 3), "tracking_s": round(tracking, 3) if tracking else None}
-
-
-@contextlib.contextmanager
-def mlflow_server(root: Path) -> Iterator[str]:
-    """A real ``mlflow server`` on a free loopback port, stopped with its process group."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = child_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, drop=("MLFLOW_TRACKING_URI",))
-    log = open(root / "mlflow-server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-         "--serve-artifacts", "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {(root / 'mlflow-server.log').read_text()[-2000:]}")
-            time.sleep(0.25)
-        yield uri
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def main() -> int:

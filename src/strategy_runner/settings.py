@@ -178,6 +178,21 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, validation_alias="MLFLOW_TIMEOUT_SECONDS",
         description="Deadline for each MLflow step; past it tracking is skipped, never the run.",
     )
+    mlflow_client: Literal["auto", "library"] = Field(
+        "auto", validation_alias="MLFLOW_CLIENT",
+        description="auto: an http(s) server is called directly over its REST API (no mlflow import, "
+                    "tracking/rest.py), other stores through the mlflow library; library: always the library "
+                    "(other auth, TLS options, artifact stores other than the server's proxy).",
+    )
+    mlflow_tracking_username: str | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_USERNAME", description="MLflow server basic-auth user.",
+    )
+    mlflow_tracking_password: pydantic.SecretStr | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_PASSWORD", description="MLflow server basic-auth password.",
+    )
+    mlflow_tracking_token: pydantic.SecretStr | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_TOKEN", description="MLflow server bearer token.",
+    )
     task_token: str | None = Field(
         None, max_length=2048, validation_alias="TASK_TOKEN",
         description="Step Functions task token ($$.Task.Token): heartbeats and the callback.",
@@ -219,8 +234,8 @@ class Settings(BaseSettings):
     )
     fast_precision: bool = Field(
         True, validation_alias="FAST_PRECISION",
-        description="Infer price precision from candles vectorised (same result as Freqtrade's row-wise "
-        "apply, proven by tests); false: Freqtrade's own function.",
+        description="Infer price precision from candles vectorised and price trades in C decimals (the same "
+        "results as Freqtrade's own code, proven by tests); false: Freqtrade's own code.",
     )
     allow_missing_informative: bool = Field(
         False, validation_alias="ALLOW_MISSING_INFORMATIVE",
@@ -446,10 +461,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise ValidationError("invalid environment: " + "; ".join(problems)) from None
 
 
-#: What strategy code (the worker) never sees: the task token and AWS credentials.
+#: What strategy code (the worker) never sees: the task token, AWS and MLflow credentials.
 WORKER_SECRETS = ("TASK_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                   "AWS_ACCESS_KEY_ID", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                  "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -255,8 +255,28 @@ def main() -> int:
     return exit_code_for(error)
 
 
+#: ``python -m strategy_runner.worker --warm``: started by the supervisor before it claims the run.
+WARM = "--warm"
+
+
+def serve_warm() -> int:
+    """Import what every backtest imports (Freqtrade's backtesting: seconds of CPU) while the
+    supervisor claims the run, then wait for the environment to run with, one JSON line on
+    stdin (the claim may adopt another TRACE_ID). End of input: the run needs no worker."""
+    import freqtrade.optimize.backtesting  # noqa: F401
+
+    from .engine import backtest  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    os.environ.clear()
+    os.environ.update(json.loads(line))
+    return main()
+
+
 if __name__ == "__main__":
-    code = main()
+    code = serve_warm() if WARM in sys.argv[1:] else main()
     # Skip interpreter teardown (over a second after a big backtest): a stopped run's whole
     # budget is ECS's 30 s stopTimeout. Every file is closed; logs are flushed here.
     import logging

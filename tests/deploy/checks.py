@@ -670,14 +670,11 @@ def beyond_needs(task_definition: Path = TASK_DEFINITION) -> list[tuple[str, str
     ]
 
 
-def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = TASK_DEFINITION) -> list[str]:
-    policy, problems = load_rendered_json(path)
-    if policy is None:
-        return problems
-    if policy.get("Version") != "2012-10-17":
-        problems.append("Version must be 2012-10-17 (older versions do not substitute policy variables)")
-    database = _iam_database()
-    granted: list[tuple[str, str]] = []
+def _policy_grants(policy: dict[str, Any], database: dict[str, Any]) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]]:
+    """Every (action, resource, the statement's Condition) an Allow statement grants, and the problems
+    of its form: wildcard or unknown actions, "*" where the action takes ARNs, loose ARNs, Not* elements."""
+    problems: list[str] = []
+    granted: list[tuple[str, str, dict[str, Any]]] = []
     for number, statement in enumerate(policy.get("Statement", []), 1):
         where = f"statement {statement.get('Sid', number)}"
         for forbidden in ("NotAction", "NotResource", "NotPrincipal"):
@@ -700,7 +697,7 @@ def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = T
             if "*" in resources_ and types:
                 problems.append(f"{where}: {action} supports resource-level permissions ({', '.join(sorted(types))}): "
                                 "name the ARNs instead of \"*\"")
-            granted += [(action, r) for r in resources_]
+            granted += [(action, r, statement.get("Condition") or {}) for r in resources_]
         for resource in resources_:
             if resource == "*":
                 continue
@@ -709,6 +706,19 @@ def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = T
                 problems.append(f"{where}: {resource!r}: expected an ARN with exact partition, service, region, account")
             elif "*" in fields[5].rstrip("*") or (fields[5].endswith("*") and fields[5][-2:-1] not in ("/", ":")):
                 problems.append(f"{where}: {resource!r}: a wildcard may only end a key prefix (…/*) or a log stream (…:*)")
+    return granted, problems
+
+
+def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = TASK_DEFINITION) -> list[str]:
+    policy, problems = load_rendered_json(path)
+    if policy is None:
+        return problems
+    if policy.get("Version") != "2012-10-17":
+        problems.append("Version must be 2012-10-17 (older versions do not substitute policy variables)")
+    database = _iam_database()
+    grants, more = _policy_grants(policy, database)
+    problems += more
+    granted = [(a, r) for a, r, _ in grants]
     needs = runner_needs(task_definition)
     for action, resource in needs:
         if not any(a.lower() == action.lower() and fnmatch.fnmatchcase(resource, r) for a, r in granted):
@@ -719,6 +729,335 @@ def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = T
     needed_actions = {a.lower() for a, _ in needs}
     for action in sorted({a for a, _ in granted if a.lower() not in needed_actions}):
         problems.append(f"{action} is granted but the runner never calls it (least privilege)")
+    return problems
+
+
+# --- IAM: the state machines' execution role -----------------------------------------------
+#
+# What Step Functions itself calls for each kind of state, per AWS's documentation:
+# - ECS RunTask (request response, .waitForTaskToken): ecs:RunTask on the task definition; .sync
+#   adds ecs:StopTask, ecs:DescribeTasks and events:PutTargets/PutRule/DescribeRule on the managed
+#   rule StepFunctionsGetEventsForECSTaskRule.
+#   https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html
+#   https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html
+#   AWS's template names "*" for StopTask/DescribeTasks (the task id is unknown before the run); both
+#   take task ARNs, so here they are scoped to the cluster's tasks (task/<cluster>/*).
+# - RunTask passes the task definition's task and execution roles: iam:PassRole, conditioned on
+#   iam:PassedToService ecs-tasks.amazonaws.com (as AWS's AmazonEC2ContainerServiceEventsRole does).
+# - RunTask with Tags: ecs:TagResource as well, conditioned on ecs:CreateAction RunTask.
+#   https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+# - A Distributed Map: states:StartExecution on the state machine itself, states:DescribeExecution
+#   and states:StopExecution on its executions (its child executions are
+#   execution:<machine>/<map run label>:<id>, the catalogue's "labelled execution"); its ItemReader
+#   s3:getObject needs s3:GetObject on the object, s3:listObjectsV2 s3:ListBucket on the bucket; a
+#   ResultWriter s3:PutObject (and the multipart actions) under its prefix.
+#   https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html
+#   https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html
+# - A Lambda function ARN as Resource (or lambda:invoke): lambda:InvokeFunction on the function.
+# Logging and X-Ray are CreateStateMachine options, not part of the ASL: neither file turns them on.
+
+SWEEP_STATE_MACHINE = ROOT / "deploy" / "stepfunctions" / "backtest-sweep.asl.json"
+STATE_MACHINE_ROLE_POLICY = ROOT / "deploy" / "iam" / "state-machine-role-policy.json"
+#: The name each definition is deployed under (docs/deploying.md, docs/sweeps.md): a Distributed
+#: Map starts its child executions on the state machine that holds it.
+STATE_MACHINE_NAMES = {
+    STATE_MACHINE.name: "tradai-${Environment}-backtest",
+    SWEEP_STATE_MACHINE.name: "tradai-${Environment}-sweep",
+}
+ECS_SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
+ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
+
+
+def _all_states(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every state with its name, Parallel branches and Map processors (inline or distributed) included."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name, state in machine.get("States", {}).items():
+        out.append((name, state))
+        nested = list(state.get("Branches", []))
+        nested += [state[key] for key in ("Iterator", "ItemProcessor") if key in state]
+        for graph in nested:
+            out += _all_states(graph)
+    return out
+
+
+def _state_machine_arn(name: str) -> str:
+    text, _ = render(name)
+    return f"arn:aws:states:{PLACEHOLDERS['Region']}:{PLACEHOLDERS['AccountId']}:stateMachine:{text}"
+
+
+def _ecs_run_task_needs(where: str, resource: str, params: dict[str, Any], task: dict[str, Any] | None,
+                        ) -> tuple[list[tuple[str, str | None, dict[str, str]]], list[str]]:
+    region, account = PLACEHOLDERS["Region"], PLACEHOLDERS["AccountId"]
+    problems: list[str] = []
+    definition, cluster = params.get("TaskDefinition"), params.get("Cluster", "default")
+    if not isinstance(definition, str) or not isinstance(cluster, str):
+        return [], [f"{where}: TaskDefinition and Cluster must be static for the check to derive the ARNs "
+                    "the role needs (a path would need a broader policy)"]
+    if not definition.startswith("arn:"):
+        family, _, revision = definition.partition(":")
+        definition = f"arn:aws:ecs:{region}:{account}:task-definition/{family}:{revision or '7'}"
+    family = definition.rsplit("/", 1)[-1].split(":")[0]
+    cluster_name = cluster.rsplit("/", 1)[-1]
+    cluster_arn = f"arn:aws:ecs:{region}:{account}:cluster/{cluster_name}"
+    task_arn = f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/0123456789abcdef"
+    needs: list[tuple[str, str | None, dict[str, str]]] = [("ecs:RunTask", definition, {"ecs:cluster": cluster_arn})]
+    if task is None or task.get("family") != family:
+        problems.append(f"{where}: task definition {family!r} is not {TASK_DEFINITION.name}'s family: "
+                        "the check cannot tell which roles it passes")
+    else:
+        overrides = params.get("Overrides", {})
+        for key, override in (("taskRoleArn", "TaskRoleArn"), ("executionRoleArn", "ExecutionRoleArn")):
+            role = overrides.get(override, task.get(key))
+            if role:
+                needs.append(("iam:PassRole", render(role)[0], {"iam:PassedToService": ECS_TASKS_SERVICE}))
+    if params.get("Tags") or "Tags.$" in params:
+        needs.append(("ecs:TagResource", task_arn, {"ecs:CreateAction": "RunTask"}))
+    if resource.endswith(".sync"):
+        needs += [("ecs:StopTask", task_arn, {"ecs:cluster": cluster_arn}),
+                  ("ecs:DescribeTasks", task_arn, {"ecs:cluster": cluster_arn})]
+        rule = f"arn:aws:events:{region}:{account}:rule/{ECS_SYNC_RULE}"
+        needs += [(f"events:{a}", rule, {}) for a in ("PutTargets", "PutRule", "DescribeRule")]
+    return needs, problems
+
+
+def _s3_location(field: str, params: dict[str, Any], task: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(bucket, key or prefix) of an ItemReader/ResultWriter. An ItemReader's path (``Bucket.$``) is
+    where the runner writes a workflow's S3 input: ``strategy-runner sweep --aws``'s items.json in the
+    results bucket (``sweep.aws.items_key``); a ResultWriter's path has no such answer."""
+    bucket, key = params.get("Bucket"), params.get("Key", params.get("Prefix"))
+    if (bucket is None or key is None) and field != "ItemReader":
+        return None
+    if bucket is None or key is None:
+        from strategy_runner.sweep.aws import items_key
+
+        env = {e["name"]: e["value"] for e in _container(task or {}).get("environment", [])}
+        if "RESULTS_BUCKET" not in env:
+            return None
+        bucket = bucket or env["RESULTS_BUCKET"]
+        key = key or items_key(env.get("RESULTS_PREFIX", "backtests"), "ema-grid")
+    return bucket, key
+
+
+def state_machine_needs(machines: tuple[Path, ...] = (STATE_MACHINE, SWEEP_STATE_MACHINE),
+                        task_definition: Path = TASK_DEFINITION,
+                        ) -> tuple[list[tuple[str, str | None, dict[str, str], str]], list[str]]:
+    """(action, sample resource ARN or None for "any", request context, which state) for every call
+    Step Functions makes for these definitions, and what could not be mapped (an unknown integration)."""
+    task, _ = load_rendered_json(task_definition)
+    needs: list[tuple[str, str | None, dict[str, str], str]] = []
+    problems: list[str] = []
+    for path in machines:
+        machine, more = load_rendered_json(path)
+        problems += more
+        if machine is None:
+            continue
+        for name, state in _all_states(machine):
+            where = f"{path.name} state {name}"
+            found: list[tuple[str, str | None, dict[str, str]]] = []
+            if state.get("Type") == "Task":
+                resource = str(state.get("Resource", ""))
+                params = state.get("Parameters", state.get("Arguments", {})) or {}
+                service, _, api = resource.removeprefix("arn:aws:states:::").partition(":")
+                if resource.startswith("arn:aws:lambda:"):
+                    found.append(("lambda:InvokeFunction", resource, {}))
+                elif resource.startswith("arn:aws:states:") and ":activity:" in resource:
+                    pass  # an activity's workers poll for it; the role calls nothing
+                elif resource.startswith("arn:aws:states:::ecs:runTask"):
+                    more_needs, more = _ecs_run_task_needs(where, resource, params, task)
+                    found += more_needs
+                    problems += more
+                elif resource.startswith("arn:aws:states:::lambda:invoke"):
+                    function = params.get("FunctionName")
+                    found.append(("lambda:InvokeFunction", function if isinstance(function, str) else None, {}))
+                elif resource.startswith("arn:aws:states:::aws-sdk:"):
+                    sdk_service, _, sdk_api = api.partition(":")
+                    sdk_api = sdk_api.split(".")[0]
+                    found.append((f"{sdk_service}:{sdk_api[:1].upper()}{sdk_api[1:]}", None, {}))
+                elif resource.startswith("arn:aws:states:::") and api:
+                    # Another optimized integration: its primary action, on whatever resource the policy names.
+                    api = api.split(".")[0]
+                    found.append((f"{service}:{api[:1].upper()}{api[1:]}", None, {}))
+                else:
+                    problems.append(f"{where}: Resource {resource!r}: the check does not know what it calls")
+            if state.get("Type") == "Map" and state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED":
+                machine_name = STATE_MACHINE_NAMES.get(path.name)
+                if machine_name is None:
+                    problems.append(f"{where}: a Distributed Map, but STATE_MACHINE_NAMES does not say "
+                                    f"which state machine {path.name} is deployed as")
+                else:
+                    arn = _state_machine_arn(machine_name)
+                    label = state.get("Label", name)
+                    executions = [arn.replace(":stateMachine:", ":execution:") + suffix
+                                  for suffix in (":0123abcd", f"/{label}:0123abcd")]
+                    found.append(("states:StartExecution", arn, {}))
+                    found += [(f"states:{a}", e, {}) for a in ("DescribeExecution", "StopExecution") for e in executions]
+                for field in ("ItemReader", "ResultWriter"):
+                    spec = state.get(field)
+                    if not spec:
+                        continue
+                    location = _s3_location(field, spec.get("Parameters", spec.get("Arguments", {})) or {}, task)
+                    if location is None:
+                        problems.append(f"{where}: {field} reads a path the check cannot resolve to a bucket")
+                        continue
+                    bucket, key = location
+                    api = str(spec.get("Resource", "")).rsplit(":", 1)[-1]
+                    if api == "getObject":
+                        found.append(("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", {}))
+                    elif api == "listObjectsV2":
+                        found.append(("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key}))
+                    elif api == "putObject":
+                        target = f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/0123abcd/manifest.json"
+                        found += [(f"s3:{a}", target, {}) for a in
+                                  ("PutObject", "GetObject", "ListMultipartUploadParts", "AbortMultipartUpload")]
+                    else:
+                        problems.append(f"{where}: {field} Resource {spec.get('Resource')!r}: the check does not "
+                                        "know what it calls")
+            needs += [(action, res, context, where) for action, res, context in found]
+    return needs, problems
+
+
+def state_machine_beyond_needs(task_definition: Path = TASK_DEFINITION) -> list[tuple[str, str, dict[str, str]]]:
+    """Probes just outside what the workflows need: other task families, clusters, roles, services,
+    state machines, functions, rules and keys, and tagging or passing outside the RunTask launch."""
+    task, _ = load_rendered_json(task_definition)
+    env = {e["name"]: e["value"] for e in _container(task or {}).get("environment", [])}
+    region, account, environment = PLACEHOLDERS["Region"], PLACEHOLDERS["AccountId"], PLACEHOLDERS["Environment"]
+    cluster = f"arn:aws:ecs:{region}:{account}:cluster/tradai-{environment}"
+    family = (task or {}).get("family", "tradai-strategy")
+    task_role = (task or {}).get("taskRoleArn", f"arn:aws:iam::{account}:role/x")
+    sweep = _state_machine_arn(STATE_MACHINE_NAMES[SWEEP_STATE_MACHINE.name])
+    results = env.get("RESULTS_BUCKET", "results")
+    return [
+        ("ecs:RunTask", f"arn:aws:ecs:{region}:{account}:task-definition/another-family:1", {"ecs:cluster": cluster}),
+        ("ecs:RunTask", f"arn:aws:ecs:{region}:{account}:task-definition/{family}-admin:1", {"ecs:cluster": cluster}),
+        ("ecs:RunTask", f"arn:aws:ecs:{region}:{account}:task-definition/{family}:7",
+         {"ecs:cluster": f"arn:aws:ecs:{region}:{account}:cluster/another-cluster"}),
+        ("iam:PassRole", task_role, {"iam:PassedToService": "lambda.amazonaws.com"}),
+        ("iam:PassRole", f"arn:aws:iam::{account}:role/admin", {"iam:PassedToService": ECS_TASKS_SERVICE}),
+        ("ecs:TagResource", f"arn:aws:ecs:{region}:{account}:task/tradai-{environment}/0123456789abcdef", {}),
+        ("ecs:StopTask", f"arn:aws:ecs:{region}:{account}:task/another-cluster/0123456789abcdef", {}),
+        ("events:PutRule", f"arn:aws:events:{region}:{account}:rule/another-rule", {}),
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{region}:{account}:function:another-function", {}),
+        ("states:StartExecution", f"arn:aws:states:{region}:{account}:stateMachine:another-machine", {}),
+        ("states:StopExecution", f"arn:aws:states:{region}:{account}:execution:another-machine:0123abcd", {}),
+        ("states:StopExecution", sweep.replace(":stateMachine:", ":execution:") + "-admin:0123abcd", {}),
+        ("s3:GetObject", f"arn:aws:s3:::{results}/{env.get('RESULTS_PREFIX', 'backtests')}/run-1/backtest-result.json", {}),
+        ("s3:PutObject", f"arn:aws:s3:::{results}/{env.get('RESULTS_PREFIX', 'backtests')}/sweeps/ema-grid/items.json", {}),
+    ]
+
+
+#: Condition operators the check evaluates (anything else is reported, not guessed at).
+_CONDITION_OPERATORS = {"StringEquals": False, "StringLike": True, "ArnEquals": False, "ArnLike": True}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> tuple[bool, list[str]]:
+    """Whether a statement's Condition allows a request with this context (a key the request does
+    not carry fails the condition, as IAM does), and the operators the check cannot evaluate."""
+    unknown: list[str] = []
+    holds = True
+    for operator, keys in condition.items():
+        if operator not in _CONDITION_OPERATORS:
+            unknown.append(operator)
+            holds = False
+            continue
+        like = _CONDITION_OPERATORS[operator]
+        for key, values in keys.items():
+            values = [values] if isinstance(values, str) else values
+            actual = {k.lower(): v for k, v in context.items()}.get(key.lower())
+            if actual is None or not any(fnmatch.fnmatchcase(actual, v) if like else actual == v for v in values):
+                holds = False
+    return holds, unknown
+
+
+def _allows(grants: list[tuple[str, str, dict[str, Any]]], action: str, resource: str | None,
+            context: dict[str, str]) -> bool:
+    return any(a.lower() == action.lower() and (resource is None or fnmatch.fnmatchcase(resource, r))
+               and _condition_holds(condition, context)[0] for a, r, condition in grants)
+
+
+def state_machine_role_problems(path: Path = STATE_MACHINE_ROLE_POLICY,
+                                machines: tuple[Path, ...] = (STATE_MACHINE, SWEEP_STATE_MACHINE),
+                                task_definition: Path = TASK_DEFINITION) -> list[str]:
+    """The execution role's policy allows exactly what the state machines make Step Functions call.
+
+    The needs are derived from the definitions (``state_machine_needs``): a new state calling a new
+    service, a new Distributed Map, a .sync where there was a callback, or Tags on a RunTask fail this
+    check until the policy allows them. The policy's form is checked as the task role's is (exact
+    actions from the IAM catalogue, exact ARNs), its Condition keys against the catalogue, and
+    least privilege three ways: every need allowed; no probe just outside the needs allowed; every
+    granted (action, resource) used by some state."""
+    policy, problems = load_rendered_json(path)
+    if policy is None:
+        return problems
+    if policy.get("Version") != "2012-10-17":
+        problems.append("Version must be 2012-10-17 (older versions do not substitute policy variables)")
+    database = _iam_database()
+    grants, more = _policy_grants(policy, database)
+    problems += more
+    for action, resource, condition in grants:
+        _, unknown = _condition_holds(condition, {})
+        problems += [f"{action} on {resource}: condition operator {op!r} is not one the check evaluates "
+                     f"({', '.join(_CONDITION_OPERATORS)})" for op in unknown]
+        prefix, _, name = action.partition(":")
+        privilege = {k.lower(): v for k, v in database.get(prefix, {}).get("privileges", {}).items()}.get(name.lower(), {})
+        allowed_keys = {k.lower() for t in privilege.get("resource_types", {}).values() for k in t.get("condition_keys", [])}
+        for keys in condition.values():
+            for key in keys:
+                if not key.lower().startswith("aws:") and key.lower() not in allowed_keys:
+                    problems.append(f"{action}: condition key {key!r} is not one IAM evaluates for it "
+                                    "(so the statement never applies)")
+    needs, more = state_machine_needs(machines, task_definition)
+    problems += more
+    for action, resource, context, where in needs:
+        if not _allows(grants, action, resource, context):
+            on = f" on {resource}" if resource else ""
+            problems.append(f"{where} makes Step Functions call {action}{on}, which the policy does not allow")
+    for action, resource, context in state_machine_beyond_needs(task_definition):
+        if _allows(grants, action, resource, context):
+            problems.append(f"{action} is allowed on {resource} with {context or 'no condition context'}, "
+                            "beyond what the state machines need (least privilege)")
+    for action, resource, _ in grants:
+        used = any(a.lower() == action.lower() and (r is None or fnmatch.fnmatchcase(r, resource))
+                   for a, r, _, _ in needs)
+        if not used:
+            problems.append(f"{action} on {resource} is granted but no state needs it (least privilege)")
+    if any(p[0] == "iam:PassRole" for p in needs):
+        for action, resource, condition in grants:
+            if action.lower() == "iam:passrole" and "iam:passedtoservice" not in json.dumps(condition).lower():
+                problems.append(f"iam:PassRole on {resource} has no iam:PassedToService condition: "
+                                "the role could hand it to any service")
+    return problems
+
+
+STATE_MACHINE_TRUST_POLICY = ROOT / "deploy" / "iam" / "state-machine-trust-policy.json"
+
+
+def state_machine_trust_problems(path: Path = STATE_MACHINE_TRUST_POLICY) -> list[str]:
+    """Only Step Functions may assume the execution role, and only for this account's state machines
+    (aws:SourceAccount: the confused-deputy guard)."""
+    policy, problems = load_rendered_json(path)
+    if policy is None:
+        return problems
+    statements = policy.get("Statement", [])
+    if policy.get("Version") != "2012-10-17" or not statements:
+        problems.append("Version must be 2012-10-17 and the trust policy needs a statement")
+    for number, statement in enumerate(statements, 1):
+        where = f"statement {statement.get('Sid', number)}"
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        services = [services] if isinstance(services, str) else services
+        if not isinstance(principal, dict) or set(principal) != {"Service"} or services != ["states.amazonaws.com"]:
+            problems.append(f"{where}: Principal {principal!r}: only the Step Functions service "
+                            "(states.amazonaws.com) may assume the execution role")
+        actions = statement.get("Action", [])
+        if ([actions] if isinstance(actions, str) else actions) != ["sts:AssumeRole"]:
+            problems.append(f"{where}: Action {actions!r}: Step Functions needs sts:AssumeRole only")
+        accounts = statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount")
+        if accounts not in (PLACEHOLDERS["AccountId"], [PLACEHOLDERS["AccountId"]]):
+            problems.append(f"{where}: no StringEquals aws:SourceAccount = the account: any account's state "
+                            "machine could use the role (confused deputy)")
     return problems
 
 

@@ -57,8 +57,10 @@ def runs_tagged(client: MlflowClient, experiment: str, run_id: str) -> list:
     return client.search_runs([exp.experiment_id], filter_string=f"tags.run_id = '{run_id}'")
 
 
-def test_backtest_is_logged_to_the_tracking_server(mlflow_server, run_env, tmp_path):
-    env = tracked_env(run_env, mlflow_server.uri)
+@pytest.mark.parametrize("client_kind", ["auto", "library"])
+def test_backtest_is_logged_to_the_tracking_server(mlflow_server, run_env, tmp_path, client_kind):
+    """auto: the REST client in the supervisor (tracking/rest.py); library: the mlflow child process."""
+    env = tracked_env(run_env, mlflow_server.uri, MLFLOW_CLIENT=client_kind)
     proc = runner(env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(env["RUNS_DIR"]) / env["RUN_ID"]
@@ -66,6 +68,9 @@ def test_backtest_is_logged_to_the_tracking_server(mlflow_server, run_env, tmp_p
     item = status_item(env, env["RUN_ID"])
     assert item["status"] == "COMPLETED"
     assert "tracking_error" not in item
+    started = next(json.loads(line) for line in (run_dir / "run.log").read_text().splitlines()
+                   if '"MLflow run started"' in line)
+    assert started["client"] == ("rest" if client_kind == "auto" else "library")
 
     client = MlflowClient(mlflow_server.uri)
     [run] = runs_tagged(client, env["EXPERIMENT_NAME"], env["RUN_ID"])

@@ -1,6 +1,7 @@
 """The supervisor: owns one run's lifecycle while a worker process does the backtest.
 
     entry     settings checked, run dir and logs, pre-flight   (before the claim)
+    warm.py   the first worker, importing Freqtrade from here on
     claim.py  RUNNING, or: already COMPLETED / refused / other inputs
     work.py   tracking start, inputs, the worker; heartbeats, signals, memory meanwhile
     finish.py results, terminal status (retried, bounded), callback, tracking, metrics
@@ -25,6 +26,7 @@ from ..status.base import TransitionRefused
 from . import claim, finish, work
 from .attempt import Attempt, log, safe
 from .finish import HEADLINE_OUTPUT, callback_output
+from .warm import WarmWorker
 from .work import STOP_GRACE_SECONDS
 
 __all__ = ["HEADLINE_OUTPUT", "STOP_GRACE_SECONDS", "backtest", "callback_output", "fail_before_start",
@@ -41,11 +43,23 @@ def backtest(settings: Settings) -> int:
         return report_only(settings, exc)
     logs.bind_run(settings.run_id, settings.trace_id, process="supervisor")
     try:
-        adapters = build(settings)
         preflight(settings)
-    except Exception as exc:  # noqa: BLE001 - invalid input, or an adapter that cannot be built
+    except Exception as exc:  # noqa: BLE001 - invalid input
         return fail_before_start(settings, None, as_runner_error(exc))
-    attempt = Attempt(settings, adapters)
+    warm = WarmWorker(settings)
+    try:
+        return _claimed(settings, warm)
+    finally:
+        warm.discard()
+
+
+def _claimed(settings: Settings, warm: WarmWorker) -> int:
+    """The adapters, the claim, the work and the finish, while ``warm`` imports Freqtrade."""
+    try:
+        adapters = build(settings)
+    except Exception as exc:  # noqa: BLE001 - an adapter that cannot be built
+        return fail_before_start(settings, None, as_runner_error(exc))
+    attempt = Attempt(settings, adapters, warm)
     work.install_signal_handlers(attempt)
     try:
         refused = claim.claim(attempt)

@@ -46,8 +46,9 @@ class CallbackOnce:
 
 
 class Attempt:
-    def __init__(self, settings: Settings, adapters: Adapters):
+    def __init__(self, settings: Settings, adapters: Adapters, warm: Any = None):
         self.settings = settings
+        self.warm = warm  # supervisor/warm.WarmWorker: the first worker, importing since start-up
         self.callback = CallbackOnce(adapters.orchestrator)
         self.adapters = dataclasses.replace(adapters, orchestrator=self.callback)
         self.owner = identity.owner(settings)

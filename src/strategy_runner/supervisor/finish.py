@@ -108,7 +108,8 @@ def _complete(attempt: Attempt, fields: dict[str, Any], tracked: dict[str, Any],
         return exc
     except TransitionRefused as exc:
         return LeaseLost(f"the result is stored ({results_uri}) but COMPLETED could not be written: {exc}")
-    log.info("run completed", results_uri=results_uri, mlflow_run_id=attempt.mlflow_run_id)
+    log.info("run completed", results_uri=results_uri, mlflow_run_id=attempt.mlflow_run_id,
+             upload_s=tracked["supervisor"]["upload_s"])
     safe(attempt.adapters.orchestrator.succeed, callback_output(item))
     _emit_metrics(attempt, Status.COMPLETED, None)
     print_done(item, attempt.run_dir)

@@ -115,12 +115,14 @@ def start_worker(attempt: Attempt) -> list[dict[str, Any]] | None:
     if full is not None:
         raise full
     attempt.memory = memory_preflight(attempt.settings, work / OVERLAY)
-    proc = subprocess.Popen([sys.executable, "-m", "strategy_runner.worker"],
-                            env=worker_environment(attempt.settings))
-    log.info("worker started", pid=proc.pid)
+    env = worker_environment(attempt.settings)
+    proc = attempt.warm.go(env) if attempt.warm else None
+    warm = proc is not None
+    proc = proc or subprocess.Popen([sys.executable, "-m", "strategy_runner.worker"], env=env)
+    log.info("worker started", pid=proc.pid, warm=warm)
     signalled_at: float | None = None
-    while proc.poll() is None:
-        if attempt.stopped.wait(0.25) and signalled_at is None:
+    while not _exited(proc, 0.25):
+        if attempt.stopped.is_set() and signalled_at is None:
             signalled_at = time.monotonic()
             proc.send_signal(signal.SIGTERM)
         # A worker over its memory is still growing: it gets a shorter grace.
@@ -149,6 +151,15 @@ def start_worker(attempt: Attempt) -> list[dict[str, Any]] | None:
     if not (run_dir / SUMMARY).exists():
         raise BacktestError("the worker reported success but wrote no backtest-result.json")
     return None
+
+
+def _exited(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the worker: its end is seen at once, not at the next tick."""
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def sample(attempt: Attempt) -> None:

@@ -1,12 +1,13 @@
-"""MLflow tracking, done in short-lived child processes under a hard deadline.
+"""MLflow tracking, under a hard deadline, never importing mlflow into the supervisor.
 
-Why a child process: importing mlflow takes the supervisor from ~42 MiB to ~166 MiB RSS
-and ~2 s (measured), and a hung tracking server must never stall the run. So the
-supervisor never imports mlflow; each step (``start``, ``finish``) runs as
-``python -m strategy_runner.tracking.mlflow start|finish``, gets its input as JSON on
-stdin, reports JSON lines on stdout, and is killed with its process group when it passes
-MLFLOW_TIMEOUT_SECONDS. The client's own retries are bounded too (see
-``settings.mlflow_client_environment``), so a server that is down fails fast.
+Against an http(s) tracking server (the deployed case) each step (``start``, ``finish``)
+is a handful of REST calls made from a thread of the supervisor (tracking/rest.py): tens
+of milliseconds, beside the backtest. Importing the mlflow library costs seconds of CPU
+and ~120 MiB (measured), so other stores (the embedded sqlite one, file, databricks) and
+MLFLOW_CLIENT=library run each step as ``python -m strategy_runner.tracking.mlflow
+start|finish``: input as JSON on stdin, JSON lines on stdout, killed with its process
+group when it passes MLFLOW_TIMEOUT_SECONDS, the client's own retries bounded too (see
+``settings.mlflow_client_environment``). Both run the same step functions below.
 
 One RUN_ID is one MLflow run: ``start`` reuses the newest run tagged ``run_id=<RUN_ID>``
 in the experiment (whatever its status) and reopens it as RUNNING, counting attempts in
@@ -30,6 +31,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,7 @@ class MlflowTracker:
         self.attempt = 1
         self.start_error: str | None = None
         self._child: subprocess.Popen | None = None  # the step under way (cancel_start stops it)
+        self._rest_client: Any = None  # likewise, over REST
         self._cancelled = False
 
     def start(self) -> str | None:
@@ -109,7 +112,7 @@ class MlflowTracker:
         self.mlflow_run_id = result.get("mlflow_run_id")
         self.attempt = int(result.get("attempt", 1))
         log.info("MLflow run started", mlflow_run_id=self.mlflow_run_id, attempt=self.attempt,
-                 experiment=s.experiment_name, uri=self.uri)
+                 experiment=s.experiment_name, uri=self.uri, client="rest" if self.over_rest else "library")
         return self.mlflow_run_id
 
     def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
@@ -145,6 +148,8 @@ class MlflowTracker:
         """A stop or a refusal does not wait for the MLflow start: end it now (what it created
         is still reported, and closed by ``finish``)."""
         self._cancelled = True
+        if self._rest_client is not None:
+            self._rest_client.deadline = 0.0  # no further request starts
         child = self._child
         if child is not None and child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -160,31 +165,22 @@ class MlflowTracker:
         _, error = self._call("finish", payload, deadline)
         return error
 
+    @property
+    def over_rest(self) -> bool:
+        """An http(s) server is called from here over its REST API (tracking/rest.py): no child
+        process, no mlflow import. Other stores, or MLFLOW_CLIENT=library, use the library."""
+        return self.settings.mlflow_client == "auto" and self.uri.startswith(("http://", "https://"))
+
     def _call(self, step: str, payload: dict[str, Any], deadline: float | None = None) -> tuple[dict[str, Any], str | None]:
-        """Run one step in a child process; (its result, None) or ({}, why it failed)."""
+        """Run one step; (its result, None) or ({}, why it failed)."""
         deadline = deadline or self.deadline
         started = time.monotonic()
         if step == "start" and self._cancelled:
             return {}, "MLflow start skipped: the run was already stopping"
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, step], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                env=mlflow_client_environment(self.settings), cwd=artifact_root_dir(self.uri),
-            )
+            lines, err, timed_out = (self._run_here if self.over_rest else self._run_child)(step, payload, deadline)
         except OSError as exc:
             return {}, f"MLflow {step}: could not start the client process: {exc}"
-        self._child = proc
-        timed_out = False
-        try:
-            out, err = proc.communicate(json.dumps(payload), timeout=deadline)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        self._child = None
-        lines = [line for line in map(_json_line, out.splitlines()) if line]
         done = [line["done"] for line in lines if "done" in line]
         result = next((line for line in lines if "ok" in line), None)
         created = next((line for line in lines if "mlflow_run_id" in line and "ok" not in line), {})
@@ -195,10 +191,63 @@ class MlflowTracker:
         if self._cancelled and step == "start" and not (result and result["ok"]):
             return created, f"MLflow start stopped after {elapsed:.1f} s: the run was stopping"
         if result and result["ok"]:
-            log.debug("MLflow step done", step=step, seconds=round(elapsed, 3))
+            log.debug("MLflow step done", step=step, seconds=round(elapsed, 3), rest=self.over_rest)
             return result, None
-        why = result["error"] if result else (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        why = result["error"] if result else (err.strip().splitlines() or ["no result"])[-1]
         return {}, f"MLflow {step} failed after {elapsed:.1f} s ({', '.join(done) or 'nothing'} done): {why}"[:2000]
+
+    def _run_child(self, step: str, payload: dict[str, Any], deadline: float) -> tuple[list[dict[str, Any]], str, bool]:
+        """The step in ``python -m strategy_runner.tracking.mlflow``, killed with its group at the deadline."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, step], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env=mlflow_client_environment(self.settings), cwd=artifact_root_dir(self.uri),
+        )
+        self._child = proc
+        timed_out = False
+        try:
+            out, err = proc.communicate(json.dumps(payload), timeout=deadline)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        self._child = None
+        return [line for line in map(_json_line, out.splitlines()) if line], err or f"exit code {proc.returncode}", timed_out
+
+    def _run_here(self, step: str, payload: dict[str, Any], deadline: float) -> tuple[list[dict[str, Any]], str, bool]:
+        """The step over REST in a thread of this process; no request starts past the deadline
+        and each is bounded by the client's timeout, so the thread ends soon after it."""
+        from .rest import RestClient
+
+        s = self.settings
+        client = RestClient(
+            self.uri, timeout=deadline, deadline=time.monotonic() + deadline,
+            username=s.mlflow_tracking_username,
+            password=s.mlflow_tracking_password.get_secret_value() if s.mlflow_tracking_password else None,
+            token=s.mlflow_tracking_token.get_secret_value() if s.mlflow_tracking_token else None)
+        self._rest_client = client
+        lines: list[dict[str, Any]] = []
+        out = _Lines(lines)
+        worker = threading.Thread(target=_run_step, args=(step, client, payload, out), name=f"mlflow-{step}",
+                                  daemon=True)
+        worker.start()
+        worker.join(deadline)
+        self._rest_client = None
+        return list(lines), "", worker.is_alive()
+
+
+class _Lines:
+    """A stream a step's _emit writes to, collected as parsed lines (the child's stdout, in-process)."""
+
+    def __init__(self, lines: list[dict[str, Any]]):
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.extend(line for line in map(_json_line, text.splitlines()) if line)
+
+    def flush(self) -> None:
+        pass
 
 
 # --- what gets logged (pure functions of the settings and the summary) -------------------
@@ -309,16 +358,25 @@ def _emit(line: dict[str, Any], out: Any) -> None:
     out.flush()
 
 
+def _entities(client: Any) -> tuple[Any, Any, Any]:
+    """(Metric, Param, RunTag) of the client at hand: the library's, or tracking/rest.py's."""
+    from .rest import RestClient
+
+    if isinstance(client, RestClient):
+        from .rest import Metric, Param, RunTag
+    else:
+        from mlflow.entities import Metric, Param, RunTag
+    return Metric, Param, RunTag
+
+
 def experiment_id(client: Any, name: str) -> str:
     """The experiment's id, created when missing; safe when two runs create it at once."""
-    from mlflow.exceptions import MlflowException
-
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
             return client.create_experiment(name)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+        except Exception as exc:  # MlflowException or rest.RestError, both with error_code
+            if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
                 raise
             experiment = client.get_experiment_by_name(name)  # another run created it first
             if experiment is None:
@@ -329,7 +387,7 @@ def experiment_id(client: Any, name: str) -> str:
 
 
 def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
-    from mlflow.entities import RunTag
+    _, _, RunTag = _entities(client)  # noqa: N806 - a class
 
     exp_id = experiment_id(client, payload["experiment"])
     _emit({"done": "experiment"}, out)
@@ -379,7 +437,7 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
-    from mlflow.entities import Metric, Param, RunTag
+    Metric, Param, RunTag = _entities(client)  # noqa: N806 - classes
 
     run_id = payload["mlflow_run_id"]
     existing = client.get_run(run_id).data.params
@@ -411,10 +469,28 @@ def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     return {"mlflow_run_id": run_id}
 
 
+STEPS = {"start": _start, "finish": _finish}
+
+
+def _run_step(step: str, client: Any, payload: dict[str, Any], out: Any) -> int:
+    """One step; its outcome as the last line on ``out``."""
+    try:
+        if step not in STEPS:
+            raise RuntimeError(f"unknown step {step!r}: expected start or finish")
+        result = STEPS[step](client, payload, out)
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which goes on
+        _emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}, out)
+        return 1
+    _emit({"ok": True, **result}, out)
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """``python -m strategy_runner.tracking.mlflow start|finish`` (JSON on stdin)."""
+    """``python -m strategy_runner.tracking.mlflow start|finish`` (JSON on stdin): the library client."""
     out = sys.stdout
     step = argv[0] if argv else ""
+    with contextlib.suppress(OSError):
+        os.nice(10)  # importing mlflow is seconds of CPU: the backtest beside it goes first
     try:
         payload = json.load(sys.stdin)
         with contextlib.redirect_stdout(sys.stderr):  # mlflow prints "View run ..." lines
@@ -431,12 +507,7 @@ def main(argv: list[str]) -> int:
                         "install alembic or the full 'mlflow' package, or set MLFLOW_TRACKING_URI to a server"
                     ) from None
             client = MlflowClient(tracking_uri=payload["uri"])
-            steps = {"start": _start, "finish": _finish}
-            if step not in steps:
-                raise RuntimeError(f"unknown step {step!r}: expected start or finish")
-            result = steps[step](client, payload, out)
-        _emit({"ok": True, **result}, out)
-        return 0
+            return _run_step(step, client, payload, out)
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which goes on
         _emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}, out)
         return 1
