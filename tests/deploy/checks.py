@@ -709,15 +709,22 @@ def _policy_grants(policy: dict[str, Any], database: dict[str, Any]) -> tuple[li
     return granted, problems
 
 
-def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = TASK_DEFINITION) -> list[str]:
+def _read_policy(path: Path) -> tuple[list[Any] | None, list[str], dict[str, Any]]:
+    """A policy file's grants (None when it cannot be read), the problems of its form, the catalogue."""
     policy, problems = load_rendered_json(path)
     if policy is None:
-        return problems
+        return None, problems, {}
     if policy.get("Version") != "2012-10-17":
         problems.append("Version must be 2012-10-17 (older versions do not substitute policy variables)")
     database = _iam_database()
     grants, more = _policy_grants(policy, database)
-    problems += more
+    return grants, problems + more, database
+
+
+def iam_policy_problems(path: Path = TASK_ROLE_POLICY, task_definition: Path = TASK_DEFINITION) -> list[str]:
+    grants, problems, database = _read_policy(path)
+    if grants is None:
+        return problems
     granted = [(a, r) for a, r, _ in grants]
     needs = runner_needs(task_definition)
     for action, resource in needs:
@@ -986,14 +993,9 @@ def state_machine_role_problems(path: Path = STATE_MACHINE_ROLE_POLICY,
     actions from the IAM catalogue, exact ARNs), its Condition keys against the catalogue, and
     least privilege three ways: every need allowed; no probe just outside the needs allowed; every
     granted (action, resource) used by some state."""
-    policy, problems = load_rendered_json(path)
-    if policy is None:
+    grants, problems, database = _read_policy(path)
+    if grants is None:
         return problems
-    if policy.get("Version") != "2012-10-17":
-        problems.append("Version must be 2012-10-17 (older versions do not substitute policy variables)")
-    database = _iam_database()
-    grants, more = _policy_grants(policy, database)
-    problems += more
     for action, resource, condition in grants:
         _, unknown = _condition_holds(condition, {})
         problems += [f"{action} on {resource}: condition operator {op!r} is not one the check evaluates "

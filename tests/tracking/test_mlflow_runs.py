@@ -111,6 +111,13 @@ def test_backtest_is_logged_to_the_tracking_server(mlflow_server, run_env, tmp_p
     for key, value in summary["durations"].items():
         assert metrics[f"duration.{key}"] == pytest.approx(value), key
     assert "duration.upload_s" in metrics
+    # The equity curve as a metric history, which MLflow's own charts draw: start, one point per trade.
+    equity = sorted(client.get_metric_history(run.info.run_id, "equity"), key=lambda m: m.step)
+    start = summary["stake"]["dry_run_wallet"]
+    assert len(equity) == summary["metrics"]["total_trades"] + 1
+    assert equity[0].value == start
+    assert equity[-1].value == pytest.approx(start + summary["metrics"]["profit_total_abs"], rel=1e-9)
+    assert [m.timestamp for m in equity] == sorted(m.timestamp for m in equity)
 
     listed = {a.path for a in client.list_artifacts(run.info.run_id)}
     expected = {"backtest-result.json", summary["files"]["freqtrade_zip"], "trades.csv", "run.log",

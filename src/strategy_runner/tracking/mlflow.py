@@ -125,6 +125,7 @@ class MlflowTracker:
             "tags": run_tags(self.settings, summary, status),
             "params": run_params(self.settings, summary),
             "metrics": run_metrics(summary),
+            "history": {"equity": equity_history(run_dir)} if summary and summary.get("metrics") else {},
             "files": [str(p) for p in artifact_files(run_dir)],
             "run_dir": str(run_dir),
         }
@@ -336,6 +337,26 @@ def run_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
     return {_key(k): n for k, v in metrics.items() if (n := _number(v)) is not None}
 
 
+#: At most this many points of a metric history (MLflow draws each; a sweep logs many runs).
+HISTORY_POINTS = 2000
+
+
+def equity_history(run_dir: Path) -> list[list[float]]:
+    """The closed-trade balance as [epoch ms, balance] points, for MLflow's own charts (metric
+    ``equity``, one step per point); evenly thinned to HISTORY_POINTS, the last kept."""
+    try:
+        from ..report.data import equity_curve
+
+        points = [[int(when.timestamp() * 1000), balance] for when, balance in equity_curve(run_dir)]
+    except Exception as exc:  # noqa: BLE001 - a missing curve never costs the rest of tracking
+        log.warning("no equity history for MLflow", error=str(exc))
+        return []
+    if len(points) > HISTORY_POINTS:
+        stride = len(points) / (HISTORY_POINTS - 1)
+        points = [points[int(i * stride)] for i in range(HISTORY_POINTS - 1)] + [points[-1]]
+    return points
+
+
 def artifact_files(run_dir: Path) -> list[Path]:
     """Every result file (summary, Freqtrade zip, trades.csv, run.log, reports, manifest)."""
     from ..artifacts.base import result_files
@@ -449,6 +470,8 @@ def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     now = int(time.time() * 1000)
     step = int(payload.get("attempt", 1))
     metrics = [Metric(k, v, now, step) for k, v in payload["metrics"].items()]
+    for key, points in (payload.get("history") or {}).items():  # a curve: one step per point
+        metrics += [Metric(key, float(value), int(ts), i) for i, (ts, value) in enumerate(points)]
     new_params = [Param(k, v) for k, v in params.items() if k not in existing]
     for chunk in _chunks([RunTag(k, v) for k, v in tags.items()], 100):
         client.log_batch(run_id, tags=chunk)
