@@ -308,21 +308,36 @@ class Bench:
             "wall_s": round(time.monotonic() - started, 3),
         }
 
-    def sigterm(self, phase: str) -> dict[str, Any]:
-        """SIGTERM the supervisor once the worker reports ``phase``; time until the item is terminal."""
-        run_id = f"bench-{self.stamp}-sigterm-{phase}"
+    def sigterm(self, phase: str, loaded: bool = False) -> dict[str, Any]:
+        """SIGTERM the supervisor once the run is in ``phase`` (startup: claimed, no worker
+        progress yet); time until the item is terminal. ``loaded``: a busy process per CPU
+        competes with the run meanwhile."""
+        run_id = f"bench-{self.stamp}-sigterm-{phase}{'-loaded' if loaded else ''}"
         env = self.runner_env(run_id, pairs=self.pair_names[:2], timerange=self.args.lifecycle_timerange,
                               RESULT_CACHE="false")
         status_file = self.runs_dir / ".status" / f"{run_id}.json"
         progress_file = self.runs_dir / run_id / ".worker" / "progress.json"
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)] \
+            if loaded else []
+        try:
+            return self._sigterm(phase, run_id, env, status_file, progress_file) | {"loaded": loaded}
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+
+    def _sigterm(self, phase: str, run_id: str, env: dict[str, str], status_file: Path,
+                 progress_file: Path) -> dict[str, Any]:
         with open(self.out / f"{run_id}.out", "w") as out:
             proc = subprocess.Popen(self.runner_cmd(), env=env, cwd=self.out, stdout=out, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and proc.poll() is None:
                 progress = _read(progress_file) or {}
+                if phase == "startup" and (_read(status_file) or {}).get("status") == "RUNNING" and not progress:
+                    break
                 if progress.get("phase", "").startswith(phase) or (phase == "data_load" and progress):
                     break
-                time.sleep(0.02)
+                time.sleep(0.005 if phase == "startup" else 0.02)
             at_phase = (_read(progress_file) or {}).get("phase")
             if proc.poll() is not None:
                 return {"phase": phase, "error": "the run ended before the phase was reached"}
@@ -478,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     if "lifecycle" not in skip:
         report["lifecycle"] = step("lifecycle: start -> RUNNING, heartbeat gaps", bench.lifecycle)
     if "sigterm" not in skip:
-        report["sigterm"] = [step(f"SIGTERM during {ph}", lambda ph=ph: bench.sigterm(ph))
-                             for ph in ("data_load", "backtest")]
+        report["sigterm"] = [step(f"SIGTERM during {ph}{' (loaded)' if loaded else ''}",
+                                  lambda ph=ph, loaded=loaded: bench.sigterm(ph, loaded))
+                             for loaded in (False, True) for ph in ("startup", "data_load", "backtest")]
     if "overhead" not in skip:
         report["overhead"] = step("fixed overhead: 1 pair x 2 weeks, tracked on moto + mlflow server",
                                   lambda: bench.overhead(max(3, args.repeat)))
@@ -606,7 +622,8 @@ def table(r: dict[str, Any]) -> str:
                      f"<= {1 + t['heartbeat_slack_s']} s", _mark(g is not None and g <= 1 + t["heartbeat_slack_s"])))
     for sg in r.get("sigterm", []):
         v = sg.get("sigterm_to_terminal_s")
-        rows.append((f"SIGTERM -> terminal ({sg.get('worker_phase_when_signalled') or sg['phase']})",
+        rows.append((f"SIGTERM -> terminal ({sg.get('worker_phase_when_signalled') or sg['phase']}"
+                     f"{', loaded' if sg.get('loaded') else ''})",
                      f"{v} s -> {sg.get('status')} {sg.get('error_type') or ''}".strip(),
                      f"<= {t['sigterm_to_terminal_s']} s", _mark(v is not None and v <= t["sigterm_to_terminal_s"])))
     ca = r.get("cache")
