@@ -67,12 +67,33 @@ def run_command(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(one, cases))
     print(table(results, suite.path))
+    compared = write_comparison(results, runs_dir, f"regression-{stamp}", suite.path)
+    if compared:
+        print(f"regression: comparison of the cases: {compared}", file=sys.stderr)
     if args.junit:
         junit_xml(results, suite.path, args.junit)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(markdown(results, suite.path))
     return 0 if all(r.ok for r in results) else 1
+
+
+def write_comparison(results: list[CaseResult], runs_dir: Path, name: str, suite_path: Path) -> Path | None:
+    """<runs dir>/regression-<time>/comparison.html: the cases' metrics side by side and their
+    equity curves; like a run's report, it never fails the suite."""
+    from ..report.compare import Item, write_comparison as write
+
+    items = []
+    for r in results:
+        run_dir = Path(r.results_dir) if r.results_dir else None
+        has = run_dir is not None and (run_dir / "backtest-result.json").is_file()
+        label = f"{r.case.name}: {r.case.strategy} {','.join(r.case.pairs)} {r.case.timerange} ({r.status})"
+        items.append(Item(r.run_id or r.case.name, label, run_dir if has else None, r.error or r.status))
+    try:
+        return write(runs_dir / name, f"regression suite {suite_path}", items) if any(i.run_dir for i in items) else None
+    except Exception as exc:  # noqa: BLE001 - the comparison is a view of results already stored
+        print(f"regression: could not write the comparison report: {exc}", file=sys.stderr)
+        return None
 
 
 def case_environment(suite: Suite, case: Case, runs_dir: Path, run_id: str, cache: bool,

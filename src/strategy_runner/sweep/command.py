@@ -1,9 +1,11 @@
 """``strategy-runner sweep``:
 
-    sweep SPEC [--jobs N]     run the sweep here (resumable) and print its best items
+    sweep SPEC [--jobs N]     run the sweep here (resumable), print its best items; writes
+                              runs/<sweep id>/sweep-result.json and comparison.html
     sweep SPEC --aws          start it on Step Functions (SWEEP_STATE_MACHINE_ARN, RESULTS_BUCKET)
     sweep status SWEEP_ID     counts by status, failures with their error types, the best items
-    sweep gather SWEEP_ID     write sweep-result.json (locally, and to the results bucket when set)
+    sweep gather SWEEP_ID     write sweep-result.json (locally, and to the results bucket when set),
+                              and comparison.html over the items whose results are here
 """
 
 from __future__ import annotations
@@ -73,9 +75,12 @@ def _run_here(settings, spec, args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     table = result.rows(spec.items, recorded)
     path = result.write(spec, table, settings.runs_dir, seconds)
+    compared = result.comparison(spec.sweep_id, spec.metric, table, settings.runs_dir)
     completed = sum(r["status"] == "COMPLETED" for r in table)
     print(f"sweep {spec.sweep_id}: {completed}/{total} completed in {seconds:.1f} s "
           f"({total / max(seconds, 1e-9) * 60:.1f} items/min); {path}")
+    if compared:
+        print(f"comparison: {compared}")
     _print_table(table, spec.metric, args.top)
     return 0 if completed == total else 1
 
@@ -114,6 +119,9 @@ def _status(settings, sweep_id: str, args: argparse.Namespace, *, write: bool) -
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=2, default=str))
         print(path)
+        compared = result.comparison(sweep_id, metric, table, settings.runs_dir)
+        if compared:
+            print(compared)
         if s3 is not None:
             key = items_key(settings.results_prefix, sweep_id).replace("items.json", "sweep-result.json")
             s3.put_object(Bucket=settings.results_bucket, Key=key, Body=path.read_bytes(), ContentType="application/json")

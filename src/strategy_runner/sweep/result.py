@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,28 @@ def write(spec: SweepSpec, table: list[dict[str, Any]], runs_dir: Path, seconds:
     path.write_text(json.dumps({**document(spec.sweep_id, spec.metric, table, seconds), "spec": str(spec.path)},
                                indent=2, default=str))
     return path
+
+
+def comparison(sweep_id: str, metric: str, table: list[dict[str, Any]], runs_dir: Path) -> Path | None:
+    """runs/<sweep id>/comparison.html over the items whose results are in ``runs_dir``; None
+    when none is (a sweep run elsewhere). Like a run's report, it never fails the sweep."""
+    from ..report.compare import Item, write_comparison
+
+    items = []
+    for row in table:
+        run_dir = Path(runs_dir) / row["run_id"]
+        label = " ".join([row["strategy"], ",".join(row["pairs"]), row["timerange"],
+                          *(f"{k}={v}" for k, v in row["parameters"].items())])
+        done = row["status"] == "COMPLETED" and (run_dir / "backtest-result.json").is_file()
+        problem = "" if done else f"{row['status'] or 'not started'} {(row['error'] or {}).get('type') or ''}".strip()
+        items.append(Item(row["run_id"], label, run_dir if done else None, problem))
+    if not any(i.run_dir for i in items):
+        return None
+    try:
+        return write_comparison(Path(runs_dir) / sweep_id, f"sweep {sweep_id}", items, metric)
+    except Exception as exc:  # noqa: BLE001 - the comparison is a view of results already stored
+        print(f"sweep {sweep_id}: could not write the comparison report: {exc}", file=sys.stderr)
+        return None
 
 
 def line(item: SweepItem, recorded: dict[str, Any], metric: str) -> str:
