@@ -1,24 +1,28 @@
 """The largest backtest that completes under a 2 GiB limit with the guard, next to plain Freqtrade.
 
-    python bench/memory_guard.py                       # N pairs x one year of 5m, N in --sizes
+    python bench/memory_guard.py                       # runner at --sizes, plain at --plain-sizes
     python bench/memory_guard.py --sizes 1,2,4 --no-plain   # calibration points only
 
-For each N: candles for N spot pairs x 2024 (plus December 2023 as warm-up) are generated
-with strategy_runner.sample_data (pairs beyond the 12 in configs/markets/binance.json get
-synthetic markets cloned from BTC/USDT, in a temporary CONFIGS_DIR), then
+For each N (pairs x one year of 5m): candles for N spot pairs x 2024 (plus December 2023 as
+warm-up) are generated with strategy_runner.sample_data (pairs beyond the 12 in
+configs/markets/binance.json get synthetic markets cloned from BTC/USDT, in a temporary
+CONFIGS_DIR), then
 
-- guarded: ``strategy-runner backtest`` with MEMORY_LIMIT_MB (default 2048), EmaCrossSpot;
-  the run completes, is refused by the pre-flight estimate, or is stopped by the runtime
-  guard. Peak = the status item's peak_memory_mb (supervisor + worker, sampled 4x a second)
-  and this script's own sample of the process tree every 0.1 s;
-- plain: stock Freqtrade (``freqtrade backtesting`` through bench/plain_freqtrade.py, which
-  only serves the same markets offline) on the same data and config. No cgroup can be made
-  here (no privileges, no Docker), so the 2 GiB verdict for plain Freqtrade is its measured
-  peak RSS against 2048 MiB: above it, a 2 GiB task is OOM-killed (exit 137, no message).
+- runner (N in --sizes): ``strategy-runner backtest`` with MEMORY_LIMIT_MB (default 2048),
+  EmaCrossSpot; the run completes, is refused by the pre-flight estimate, or is stopped by
+  the runtime guard. Peak = the status item's peak_memory_mb (supervisor + worker, sampled
+  4x a second) and this script's own sample of the process tree every 0.1 s;
+- plain (N in --plain-sizes): stock Freqtrade (``freqtrade backtesting`` through
+  bench/plain_freqtrade.py, which only serves the same markets offline) on the same data and
+  config. No cgroup can be made here (no privileges, no Docker), so the 2 GiB verdict for
+  plain Freqtrade is its measured peak RSS against 2048 MiB: above it, a 2 GiB task is
+  OOM-killed (exit 137, no message).
 
-A least-squares line through the completed guarded runs (peak vs pair-years) is printed: the
-calibration of strategy_runner.guard.estimate. Prints a table, writes bench/out/memory_guard-<UTC>.json
-and bench/out/memory_guard.json. The machine is shared: the load average is recorded.
+Where both ran, the peak ratio (runner / plain, both sampled here) and the wall ratio are
+printed; then the largest N each completed under the limit, and a least-squares line through
+the completed runner runs (peak vs pair-years): the calibration of
+strategy_runner.guard.estimate. Writes bench/out/memory_guard-<UTC>.json and
+bench/out/memory_guard.json. The machine is shared: the load average is recorded.
 """
 
 from __future__ import annotations
@@ -163,9 +167,10 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="8,13,15,17,18,19,20,22,24,28", help="comma list of pair counts (one year of 5m each)")
-    parser.add_argument("--plain-sizes", default="13,17,20,22,24",
-                        help="the sizes plain Freqtrade also runs at (each costs a full backtest); 'all' for every size")
+    parser.add_argument("--sizes", default="2,10,20,44",
+                        help="comma list of pair counts (one year of 5m each) the runner runs at")
+    parser.add_argument("--plain-sizes", default="10,20,21,22",
+                        help="the pair counts plain Freqtrade runs at (each costs a full backtest); 'all': the --sizes")
     parser.add_argument("--limit-mb", type=int, default=2048)
     parser.add_argument("--no-plain", action="store_true", help="skip plain Freqtrade")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -175,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         print(table(json.loads(Path(args.show).read_text())))
         return 0
     sizes = sorted({int(s) for s in args.sizes.split(",")})
+    plain_sizes = set() if args.no_plain else set(sizes) if args.plain_sizes == "all" else {
+        int(s) for s in args.plain_sizes.split(",")}
     work = Path(tempfile.mkdtemp(prefix="memory-guard-"))
     shutil.copytree(ROOT / "configs", work / "configs")
-    pairs = markets_for(max(sizes), work / "configs")
+    pairs = markets_for(max(set(sizes) | plain_sizes), work / "configs")
     started = time.monotonic()
     generate(work / "data", start=DATA_START, end=DATA_END, spot=tuple(pairs), futures=())
     print(f"generated {len(pairs)} pairs x {DATA_START}..{DATA_END} in {time.monotonic() - started:.0f} s", flush=True)
@@ -187,22 +194,28 @@ def main(argv: list[str] | None = None) -> int:
         "estimate_constants": {"base_mb": est.BASE_MB, "mb_per_100k_candles": est.MB_PER_100K_CANDLES,
                                "refuse_factor": est.REFUSE_FACTOR}, "rows": [],
     }
-    for n in sizes:
+    for n in sorted(set(sizes) | plain_sizes):
         names = [p.pair for p in pairs[:n]]
         guess = est.estimate_peak(names, "5m", TIMERANGE, "spot", work / "data")
         row: dict[str, Any] = {"pairs": n, "pair_years": round(guess.pair_years, 2), "estimate_mb": round(guess.mb)}
-        print(f"N={n}: guarded ...", flush=True)
-        row["guarded"] = run_guarded(work, names, args.limit_mb, f"{n}")
-        if not args.no_plain and (args.plain_sizes == "all" or n in {int(x) for x in args.plain_sizes.split(",")}):
+        if n in sizes:
+            print(f"N={n}: guarded ...", flush=True)
+            row["guarded"] = run_guarded(work, names, args.limit_mb, f"{n}")
+        if n in plain_sizes:
             print(f"N={n}: plain ...", flush=True)
             row["plain"] = run_plain(work, names, f"{n}")
-            row["plain"]["fits_limit"] = row["plain"]["sampled_peak_mb"] < args.limit_mb
+            row["plain"]["fits_limit"] = row["plain"]["exit_code"] == 0 and row["plain"]["sampled_peak_mb"] < args.limit_mb
+        if "guarded" in row and "plain" in row:
+            row["peak_ratio"] = round(row["guarded"]["sampled_peak_mb"] / row["plain"]["sampled_peak_mb"], 3)
+            row["wall_ratio"] = round(row["guarded"]["wall_s"] / row["plain"]["wall_s"], 3)
         row["load"] = os.getloadavg()
         report["rows"].append(row)
         print(json.dumps(row), flush=True)
     report["load_after"] = os.getloadavg()
-    done = [r for r in report["rows"] if r["guarded"]["status"] == "COMPLETED"]
+    done = [r for r in report["rows"] if r.get("guarded", {}).get("status") == "COMPLETED"]
     report["largest_completed_pairs"] = max((r["pairs"] for r in done), default=None)
+    report["plain_largest_fitting_pairs"] = max((r["pairs"] for r in report["rows"] if r.get("plain", {}).get("fits_limit")),
+                                                default=None)
     line = fit([(r["pair_years"], r["guarded"]["peak_memory_mb"]) for r in done])
     report["calibration_fit"] = {"base_mb": round(line[0], 1), "mb_per_pair_year": round(line[1], 1)} if line else None
     out = ROOT / "bench" / "out"
@@ -223,22 +236,28 @@ def table(report: dict[str, Any]) -> str:
     limit = report["limit_mb"]
     lines = [f"memory guard at a {limit} MiB limit, {report['strategy']}, 5m, {report['timerange']} "
              f"(load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on {report['cpus']} CPUs)",
-             f"{'pairs':>5} {'pair-yr':>7} {'estimate':>8} | {'guarded':<28} {'peak MiB':>8} {'wall s':>6} | "
-             f"{'plain peak MiB':>14} {'wall s':>6} {'in a ' + str(limit) + ' MiB task':<22}"]
+             f"{'pairs':>5} {'pair-yr':>7} {'estimate':>8} | {'runner':<28} {'peak MiB':>8} {'wall s':>6} | "
+             f"{'plain peak MiB':>14} {'wall s':>6} {'in a ' + str(limit) + ' MiB task':<24} | {'peak ratio':>10}"]
     for r in report["rows"]:
-        g = r["guarded"]
-        verdict = g["status"] if g["status"] == "COMPLETED" else f"{g['status']} {g['error_type']}"
+        g = r.get("guarded")
+        if g:
+            verdict = g["status"] if g["status"] == "COMPLETED" else f"{g['status']} {g['error_type']}"
+            refused = g["peak_memory_mb"] is None  # by the pre-flight estimate: no worker ran
+            peak = f"{'-':>8}" if refused else f"{g['sampled_peak_mb']:>8.0f}"
+            runner_cols = f"{verdict:<28} {peak} {g['wall_s']:>6.0f}"
+        else:
+            runner_cols = f"{'-':<28} {'-':>8} {'-':>6}"
         plain = r.get("plain")
         if plain:
             ok = plain["exit_code"] == 0
             at_limit = ("fits" if plain["fits_limit"] else "over: OOM kill, exit 137") if ok else f"exit {plain['exit_code']}"
-            plain_cols = f"{plain['sampled_peak_mb']:>14.0f} {plain['wall_s']:>6.0f} {at_limit:<22}"
+            plain_cols = f"{plain['sampled_peak_mb']:>14.0f} {plain['wall_s']:>6.0f} {at_limit:<24}"
         else:
-            plain_cols = f"{'-':>14} {'-':>6} {'-':<22}"
-        peak = f"{g['peak_memory_mb']:>8.0f}" if g["peak_memory_mb"] is not None else f"{'-':>8}"  # refused: no worker
-        lines.append(f"{r['pairs']:>5} {r['pair_years']:>7.1f} {r['estimate_mb']:>8} | {verdict:<28} "
-                     f"{peak} {g['wall_s']:>6.0f} | {plain_cols}")
-    lines.append(f"largest completed under the guard: {report['largest_completed_pairs']} pairs x 1 year")
+            plain_cols = f"{'-':>14} {'-':>6} {'-':<24}"
+        ratio = f"{r['peak_ratio']:>10.2f}" if "peak_ratio" in r else f"{'-':>10}"
+        lines.append(f"{r['pairs']:>5} {r['pair_years']:>7.1f} {r['estimate_mb']:>8} | {runner_cols} | {plain_cols} | {ratio}")
+    lines.append(f"largest completed by the runner under the guard: {report['largest_completed_pairs']} pairs x 1 year")
+    lines.append(f"largest plain Freqtrade run under {limit} MiB: {report.get('plain_largest_fitting_pairs')} pairs x 1 year")
     if report["calibration_fit"]:
         f = report["calibration_fit"]
         lines.append(f"fit through completed runs: peak ~= {f['base_mb']} MiB + {f['mb_per_pair_year']} MiB per pair-year")

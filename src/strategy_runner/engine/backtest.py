@@ -111,8 +111,13 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         serve_markets_offline(spec.markets)
     if spec.fast_precision:
         from .fast_precision import install as install_fast_precision
+        from .fast_trade_value import install as install_fast_trade_value
 
         install_fast_precision()
+        install_fast_trade_value()
+    from .lean_memory import install as install_lean_memory
+
+    install_lean_memory()
 
     export_dir = spec.work_dir / "backtest_results"
     export_dir.mkdir(parents=True, exist_ok=True)

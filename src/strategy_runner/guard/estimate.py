@@ -1,23 +1,28 @@
 """Pre-flight: estimate a backtest's peak memory from the candles it will load, before loading any.
 
-Freqtrade loads every pair, adds indicators and converts all of it to Python lists before
-its loop starts; that is the peak, and it grows linearly with the number of candles
-(FIELD-NOTES: "nothing processes one pair at a time"). So
+With engine.lean_memory the loop's rows are held compactly, so what grows with the candles
+is the indicator frames (every pair's at once, before the signals), then the rows' own
+columns; below that sits a floor of fixed costs: the supervisor, the worker's imports and
+Freqtrade's objects, and the MLflow child's start step (~230 MiB) running beside the
+worker's start-up. So
 
-    peak MiB ~= BASE_MB + MB_PER_100K_CANDLES * main candles / 100_000 (+ futures extras)
+    peak MiB ~= max(FLOOR_MB, BASE_MB + MB_PER_100K_CANDLES * main candles / 100_000 (+ futures extras))
 
-CALIBRATION: ``bench/memory_guard.py`` (EmaCrossSpot, sample candles for N pairs x 2024, 5m,
-FAST_PRECISION on; peak = supervisor + worker tree RSS sampled 4x a second, as the runtime
-guard sees it; 2 shared cores, load 2-6 from other jobs; 2026-11-22). First ``--sizes 1,2,4
---no-plain``, then the full run (8..17 pairs completed under 2 GiB). The measured points are
-in CALIBRATION below; the least-squares line through all of them is 434.8 MiB + 79.1 MiB per
-pair-year (105,408 candles in 2024) = 75.3 MiB per 100k candles, within 6 % of every point.
-The slope flattens with more pairs (max_open_trades caps the trades, so results grow slower
-than candles): FIELD-NOTES' single-point figures (~0.4 GiB + ~0.09 GiB per pair-year) fit
-the small runs and overshoot the large ones. Stock Freqtrade's row-wise precision inference
-(FAST_PRECISION=false) costs more (FIELD-NOTES: 30 pair-years = 3.05 GiB, ~10 % above this
-line). A strategy with heavy indicators or informative pairs uses more too: the estimate is
-a floor for the refusal (which keeps a margin) and the runtime guard catches the rest.
+CALIBRATION: ``bench/memory_guard.py --sizes 2,10,20,44 --plain-sizes 10,20,21,22``, then
+``--sizes 100 --no-plain`` (EmaCrossSpot, sample candles for N pairs x 2024, 5m,
+FAST_PRECISION on; peak = the status item's peak_memory_mb, supervisor + worker tree RSS
+sampled 4x a second, as the runtime guard sees it; 2 shared cores, load 1.0-2.0;
+2026-12-01). The least-squares line through the runs above the floor (10, 20, 44, 100
+pair-years) is 472.5 MiB + 11.85 MiB per pair-year (105,408 candles in 2024) = 11.24 MiB per
+100k candles; with the floor at 650 MiB (the 2 pair-year run: 663 MiB, set by MLflow's start
+step) the model is within 5 % of every point. The slope grows with size (6.8 MiB per
+pair-year from 10 to 20, 12.5 from 44 to 100) as the indicator phase takes over from the
+fixed costs after the loop. Not covered by this line, and above it: a strategy whose
+callbacks may read the analyzed frames (they stay in memory through the loop: ~14 MiB more
+per pair-year, more with heavy indicators), informative pairs, Freqtrade's own path
+(lean_memory not installed, as after an upgrade: ~60 MiB per pair-year more) and stock
+precision inference (FAST_PRECISION=false). The estimate is a floor for the refusal (which
+keeps a margin) and the runtime guard catches the rest.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ from ..engine.data import needed_files, parse_day, timeframe_delta
 
 #: (pairs, days of 5m candles, peak MiB measured) by bench/memory_guard.py.
 CALIBRATION: tuple[tuple[int, int, float], ...] = (
-    (1, 366, 488.7), (2, 366, 587.4), (4, 366, 767.7), (8, 366, 1104.2), (13, 366, 1464.3), (15, 366, 1621.2),
-    (17, 366, 1771.1),
+    (2, 366, 663.3), (10, 366, 623.1), (20, 366, 691.2), (44, 366, 971.2), (100, 366, 1671.9),
 )
-BASE_MB = 435.0  # imports, Freqtrade objects, the supervisor
-MB_PER_100K_CANDLES = 75.3
+FLOOR_MB = 650.0  # the supervisor, the worker's start-up and MLflow's start step, together
+BASE_MB = 472.5  # where the line through the larger runs starts: imports, Freqtrade objects, the supervisor
+MB_PER_100K_CANDLES = 11.24
 #: Futures runs also hold 1h mark candles and funding rates per pair (two hourly series:
 #: a sixth as many rows as 5m candles). Not calibrated separately: counted like main candles.
 FUTURES_EXTRA_ROW_WEIGHT = 1.0
@@ -99,7 +104,7 @@ def estimate_peak(
             days_max = max(days_max, (hi - lo).total_seconds() / 86400)
         else:  # 1h mark candles, 8-hourly funding rates (read as 1h by Freqtrade)
             extra += int((hi - lo) / timeframe_delta("1h"))
-    mb = BASE_MB + MB_PER_100K_CANDLES * (main + FUTURES_EXTRA_ROW_WEIGHT * extra) / 100_000
+    mb = max(FLOOR_MB, BASE_MB + MB_PER_100K_CANDLES * (main + FUTURES_EXTRA_ROW_WEIGHT * extra) / 100_000)
     return MemoryEstimate(mb=mb, pairs=len(pairs), main_candles=main, extra_rows=extra, days=days_max)
 
 
@@ -110,11 +115,15 @@ def refuses(estimate: MemoryEstimate, limit_mb: float) -> bool:
 
 def advice(estimate: MemoryEstimate, limit_mb: float) -> str:
     """What to change so the run fits under ``limit_mb``."""
+    more = f"give the task more memory (about {estimate.mb * 1.15:.0f} MiB: ECS task memory / MEMORY_LIMIT_MB)"
+    if limit_mb < FLOOR_MB:
+        return (f"no backtest fits under {limit_mb:.0f} MiB: the fixed costs alone (supervisor, imports, MLflow's "
+                f"start) are ~{FLOOR_MB:.0f} MiB, so at most 0 pair(s) over any range; {more}")
     per_pair = (estimate.mb - BASE_MB) / max(estimate.pairs, 1)
     room = max(limit_mb - BASE_MB, 0.0)
     fit_pairs = int(room // per_pair) if per_pair > 0 else estimate.pairs
     fit_days = int(estimate.days * room / (estimate.mb - BASE_MB)) if estimate.mb > BASE_MB else 0
     return (
         f"run at most {fit_pairs} pair(s) over this range, or a range of at most ~{fit_days} days for these pairs, "
-        f"or give the task more memory (about {estimate.mb * 1.15:.0f} MiB: ECS task memory / MEMORY_LIMIT_MB)"
+        f"or {more}"
     )

@@ -1,0 +1,380 @@
+"""Backtest in about half of Freqtrade's memory: the same loop over the same rows, held compactly.
+
+Before its loop Freqtrade holds, for every pair at once: the raw candles (kept for the
+result's market change), the analyzed frame in the dataprovider cache (for strategy
+callbacks), a trimmed copy of it, a trimmed copy of the indicator frame (read only for the
+first and last date) and the loop's rows as Python lists of Python objects
+(``df[HEADERS].values.tolist()``: about 450 bytes a candle, the largest of them all). Here:
+
+- the rows are a ``CompactRows`` sequence over the trimmed analyzed frame. A row is made
+  on first access, CHUNK rows at a time, by Freqtrade's own conversion steps (copy, signal
+  shift, head drop, ``values.tolist()``) applied to those rows, so every value and Python
+  type is the stock one. The loop reads rows in date order: each chunk is converted once;
+- when a strategy callback can read the analyzed frames during the loop, the rows are a
+  copy-on-write view of the frame the dataprovider holds (no copy, and like the stock lists
+  unaffected by later writes to it). When no strategy code runs in the loop at all
+  (``no_code_in_loop``), the dataprovider's frames are released before it and the rows keep
+  only their own columns, in parts dropped once the loop has read past them;
+- the trimmed copies are not made (the indicator frames are trimmed as a date column);
+- each pair's raw candles are cut to date and close (what the statistics and the
+  market-change export read) as soon as its indicators are computed;
+- freed memory is handed back to the OS between phases (glibc's heap and pyarrow's pool keep
+  it otherwise), the phases after the loop included.
+
+Installed on the runner's path only (engine.backtest), for the pinned Freqtrade, and only
+when every function this replaces or relies on has the source it was checked against
+(SOURCES); otherwise Freqtrade's own path runs, with a warning. tests/test_lean_memory.py
+proves the rows and the results identical to the stock path's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import hashlib
+import inspect
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from pandas import DataFrame
+
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+#: Rows converted at a time. A chunk of lists lives per pair (~450 bytes a row); smaller
+#: chunks cost more conversion calls (a few ms each).
+CHUNK = 2048
+#: The columns of the raw candles read after the indicators: calculate_market_change and
+#: combined_dataframes_with_rel_mean (the statistics and the market-change export).
+STATS_COLUMNS = ["date", "close"]
+#: Strategy methods Freqtrade calls only before the loop. A strategy class defining any
+#: other function or property may run code during the loop (callbacks) that reads the
+#: analyzed frames (dp.get_analyzed_dataframe).
+BEFORE_LOOP_ONLY = frozenset({
+    "populate_indicators", "populate_entry_trend", "populate_exit_trend", "populate_buy_trend",
+    "populate_sell_trend", "informative_pairs", "bot_start",
+})
+
+
+def _convert(rows: DataFrame, headers: list[str]) -> list[list[Any]]:
+    """Freqtrade's own steps from _get_ohlcv_as_lists (2026.9), for consecutive trimmed rows.
+
+    ``rows`` starts one row early: the shift moves each signal onto the next candle and that
+    first row is dropped, exactly as on the whole trimmed frame."""
+    from numpy import nan
+
+    df_analyzed = rows.copy()
+    for col in headers[5:]:
+        tag_col = col in ("enter_tag", "exit_tag")
+        if col in df_analyzed.columns:
+            df_analyzed[col] = df_analyzed.loc[:, col].replace([nan], [0 if not tag_col else None]).shift(1)
+        elif not df_analyzed.empty:
+            df_analyzed[col] = 0 if not tag_col else None
+    df_analyzed = df_analyzed.drop(df_analyzed.head(1).index)
+    return df_analyzed[headers].values.tolist() if not df_analyzed.empty else []
+
+
+class CompactRows(Sequence):
+    """One pair's loop rows (a list in Freqtrade), made CHUNK at a time from its trimmed frame.
+
+    The loop reads them forward (validate_row, _sync_pair_index) and the last row at the end
+    (handle_left_open): with ``release`` the frame parts behind the current chunk are
+    dropped, keeping the last, so what the loop has read makes room for its trades. Reading a
+    dropped row raises."""
+
+    def __init__(self, trimmed: DataFrame, headers: list[str], *, release: bool = False):
+        # CHUNK + 1 rows a part: each part's first row only carries the signals into the next.
+        self._parts: list[DataFrame | None] = [
+            trimmed.iloc[start:start + CHUNK + 1] for start in range(0, max(len(trimmed) - 1, 0), CHUNK)]
+        if release:  # own copies of the rows' columns only, so that dropping a part frees it
+            columns = [c for c in headers if c in trimmed.columns]
+            self._parts = [part[columns].copy() for part in self._parts]
+        self._release = release
+        self._headers = headers
+        self._len = max(len(trimmed) - 1, 0)
+        self._start = 0
+        self._rows: list[list[Any]] = []
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._len))]
+        i = index + self._len if index < 0 else index
+        k = i - self._start
+        if 0 <= k < len(self._rows):
+            return self._rows[k]
+        if not 0 <= i < self._len:
+            raise IndexError("list index out of range")
+        part = i // CHUNK
+        if self._parts[part] is None:
+            raise RuntimeError(f"row {i} was read and released already: the loop read backwards")
+        self._start = part * CHUNK
+        self._rows = _convert(self._parts[part], self._headers)
+        if self._release:
+            for j in range(part - 1, -1, -1):
+                if self._parts[j] is None:
+                    break
+                self._parts[j] = None
+        return self._rows[i - self._start]
+
+
+def no_code_in_loop(backtesting: Any) -> bool:
+    """True when no strategy code can run during the loop: every function or property the
+    strategy's own classes define is one Freqtrade calls before it (BEFORE_LOOP_ONLY, or an
+    @informative populate method), and the pairlist is not refreshed in the loop."""
+    from freqtrade.strategy.interface import IStrategy
+
+    if backtesting.dynamic_pairlist:
+        return False
+    for cls in type(backtesting.strategy).__mro__:
+        if cls in IStrategy.__mro__:
+            continue
+        for name, value in vars(cls).items():
+            code = callable(value) or isinstance(value, (property, classmethod, staticmethod))
+            if code and name not in BEFORE_LOOP_ONLY and not hasattr(value, "_ft_informative"):
+                return False
+    return True
+
+
+def _trimmed(backtesting: Any, df_analyzed: DataFrame) -> DataFrame | None:
+    """The rows trim_dataframe keeps, as a view; None when that is not one slice of a frame
+    with unique labels (the stock head drop is by label)."""
+    from freqtrade.data.converter import trim_dataframe
+
+    if not (df_analyzed.index.is_unique and df_analyzed.columns.is_unique):
+        return None
+    kept = trim_dataframe(df_analyzed[["date"]], backtesting.timerange, startup_candles=backtesting.required_startup)
+    if kept.empty:
+        return df_analyzed.iloc[0:0]
+    positions = df_analyzed.index.get_indexer(kept.index)  # increasing: trimming keeps the order
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first + 1 != len(positions):
+        return None
+    return df_analyzed.iloc[first:last + 1]
+
+
+def _get_ohlcv_as_lists(self: Any, processed: dict[str, DataFrame]) -> dict[str, Sequence]:
+    """Replaces ``Backtesting._get_ohlcv_as_lists``: the same signals, cache and rows."""
+    from freqtrade.data.converter import trim_dataframe
+    from freqtrade.optimize.backtesting import HEADERS, BacktestState
+
+    release_frames = no_code_in_loop(self)
+    log.info("loop rows held compactly", analyzed_frames="released: no strategy code runs in the loop"
+             if release_frames else "kept for the strategy's callbacks")
+    data: dict = {}
+    self._set_progress_step(BacktestState.CONVERT, len(processed))
+    for pair, pair_data in processed.items():
+        self.check_abort()
+        self._increment_progress()
+        # (The stock "cleanup from prior runs" drop discards its own result: nothing to repeat.)
+        df_analyzed = self.strategy.ft_advise_signals(pair_data, {"pair": pair})
+        self.dataprovider._set_cached_df(pair, self.timeframe, df_analyzed, self.config["candle_type_def"])
+        trimmed = _trimmed(self, df_analyzed)
+        if trimmed is None:  # an unusual frame: the stock conversion, for this pair
+            whole = trim_dataframe(df_analyzed, self.timerange, startup_candles=self.required_startup)
+            data[pair] = _convert(whole, HEADERS)
+        elif release_frames:  # only the rows' own columns stay
+            data[pair] = CompactRows(trimmed, HEADERS, release=True)
+            # Unread: before the loop get_analyzed_dataframe gives every pair an empty frame
+            # (no slice index yet) and in it no strategy code runs. (What reset_backtest does.)
+            self.dataprovider.clear_cache()
+        else:  # a view: the dataprovider holds these frames anyway
+            data[pair] = CompactRows(trimmed, HEADERS)
+        # The stock code keeps the trimmed frame here; backtest_one_strategy never reads it
+        # again (SOURCES): drop this pair's frames now ("gets cleared to optimize memory usage").
+        processed[pair] = None
+        del pair_data, df_analyzed, trimmed
+    processed.clear()
+    release_memory()
+    return data
+
+
+def _advise_all_indicators(strategy: Any, data: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """IStrategy.advise_all_indicators (2026.9), cutting each pair's raw candles to
+    STATS_COLUMNS once its indicators are computed (from a copy, as before)."""
+    from freqtrade.strategy.strategy_validation import StrategyResultValidator
+
+    res = {}
+    for pair, pair_data in data.items():
+        validator = StrategyResultValidator(pair_data, warn_only=strategy.disable_dataframe_checks)
+        res[pair] = strategy.advise_indicators(pair_data.copy(), {"pair": pair}).copy()
+        validator.assert_df(res[pair])
+        data[pair] = pair_data[STATS_COLUMNS].copy()
+        release_memory(collect=False)
+    release_memory()
+    return res
+
+
+def trim_dataframes(preprocessed: dict[str, DataFrame], timerange: Any, startup_candles: int) -> dict[str, DataFrame]:
+    """The stock trim_dataframes on the date column, cut to each pair's first and last date:
+    backtest_one_strategy reads its result for the empty check and get_timerange (min and max
+    date), and whole only to export signals."""
+    from freqtrade.data.converter import converter
+
+    trimmed = converter.trim_dataframes({pair: df[["date"]] for pair, df in preprocessed.items()}, timerange,
+                                        startup_candles)
+    return {pair: df.iloc[[df["date"].argmin(), df["date"].argmax()]] for pair, df in trimmed.items()}
+
+
+def backtest_one_strategy(self: Any, strat: Any, data: dict[str, DataFrame], timerange: Any) -> Any:
+    """Wraps ``Backtesting.backtest_one_strategy`` with the date-only trim (unless signals are
+    exported) and, for a single strategy (another would need them whole), the raw-candle cut."""
+    from freqtrade.data.converter import converter
+    from freqtrade.optimize import backtesting
+    from freqtrade.strategy.interface import IStrategy
+
+    signals = self.config.get("export", "none") == "signals"
+    cut = len(self.strategylist) == 1 and type(strat).advise_all_indicators is IStrategy.advise_all_indicators
+    backtesting.trim_dataframes = converter.trim_dataframes if signals else trim_dataframes
+    if cut:
+        strat.advise_all_indicators = partial(_advise_all_indicators, strat)
+    release_memory()  # what loading the candles left behind
+    try:
+        return _STOCK["backtest_one_strategy"](self, strat, data, timerange)
+    finally:
+        backtesting.trim_dataframes = converter.trim_dataframes
+        if cut:
+            del strat.advise_all_indicators
+        # The loop is over: nothing reads the analyzed frames any more (the statistics read the
+        # trades and the raw closes). Freqtrade's own reset_backtest clears them the same way.
+        self.dataprovider.clear_cache()
+        release_memory()
+
+
+def _between_releases(stock: Any) -> Any:
+    """``stock`` with release_memory before and after it: each phase after the loop (the wallet
+    summary, the statistics, the export) would otherwise add its own peak to what the one
+    before left behind."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        release_memory()
+        try:
+            return stock(*args, **kwargs)
+        finally:
+            release_memory()
+
+    wrapper.__wrapped__ = stock
+    return wrapper
+
+
+def release_memory(*, collect: bool = True) -> None:
+    """Give freed memory back to the OS (after a garbage collection): RSS is what the memory
+    limit counts, and neither glibc's heap nor pyarrow's pool (the candle files are read
+    through it) returns freed pages by itself."""
+    import pyarrow
+
+    if collect:
+        gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+#: The stock methods, kept when installing.
+_STOCK: dict[str, Any] = {}
+
+
+def _targets() -> dict[str, Any]:
+    """Every Freqtrade function this module replaces, copies or relies on, by name."""
+    from freqtrade.data import metrics
+    from freqtrade.data.converter import converter
+    from freqtrade.data.dataprovider import DataProvider
+    from freqtrade.data.history import history_utils
+    from freqtrade.optimize import backtesting
+    from freqtrade.optimize.optimize_reports import optimize_reports
+    from freqtrade.strategy.interface import IStrategy
+
+    bt = backtesting.Backtesting
+    return {
+        "_get_ohlcv_as_lists": _STOCK.get("_get_ohlcv_as_lists", bt._get_ohlcv_as_lists),  # replaced (_convert)
+        "backtest_one_strategy": _STOCK.get("backtest_one_strategy", bt.backtest_one_strategy),  # wrapped
+        "advise_all_indicators": IStrategy.advise_all_indicators,  # copied with the raw-candle cut
+        "trim_dataframes": converter.trim_dataframes,  # run on the date column only
+        "trim_dataframe": converter.trim_dataframe,  # the selection _trimmed reproduces
+        "clear_cache": DataProvider.clear_cache,
+        "get_analyzed_dataframe": DataProvider.get_analyzed_dataframe,  # the only reader of the cache
+        "start": bt.start,  # the raw candles go to the statistics only
+        "backtest": bt.backtest,
+        "time_pair_generator": bt.time_pair_generator,  # how the loop reads the rows
+        "validate_row": bt.validate_row,
+        "_sync_pair_index": bt._sync_pair_index,
+        "handle_left_open": bt.handle_left_open,
+        "generate_backtest_stats": optimize_reports.generate_backtest_stats,  # reads date and close
+        "calculate_market_change": metrics.calculate_market_change,
+        "combined_dataframes_with_rel_mean": metrics.combined_dataframes_with_rel_mean,
+        "combine_dataframes_by_column": metrics.combine_dataframes_by_column,
+        "get_timerange": history_utils.get_timerange,
+    }
+
+
+def _exports() -> dict[str, Any]:
+    """The phases after the loop, called by their names in freqtrade.optimize.backtesting."""
+    from freqtrade.optimize.optimize_reports import bt_storage, optimize_reports
+
+    return {"convert_bt_wallet_collection": optimize_reports.convert_bt_wallet_collection,
+            "generate_backtest_stats": optimize_reports.generate_backtest_stats,
+            "store_backtest_results": bt_storage.store_backtest_results}
+
+
+def source_sha256(func: Any) -> str:
+    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
+
+
+#: The stock sources this seam was proven against (freqtrade 2026.9).
+SOURCES: dict[str, str] = {
+    "_get_ohlcv_as_lists": "b8168aa844d5b3666ffb1ac3d8dc9839536efc58fa720213d21729d22a1d6e38",
+    "backtest_one_strategy": "8560411419ff6a9eaeba1a29375d8c303627ee3e4846f58a93f2d8a61e6c59c9",
+    "advise_all_indicators": "31bdd35cf599c35f2d314f0f4b9a29f1cf8d4689e4d8722d47c42b8211107907",
+    "trim_dataframes": "ef92454b34afdcae28509a801545dc7db7715a31efd4e0227fabd4892852ada5",
+    "trim_dataframe": "c4354afde418b3acce537cbb4aadbee86aca483b2182938ea4eced16ec85a5f0",
+    "clear_cache": "5442026fb519c5eb3f729cd261cd1fdba15c04814af1ad1cb09092c64e1b0099",
+    "get_analyzed_dataframe": "b3f20023eb1a1b035d65c7ea17fa15ab7781955a957c84345a24f890990f6e45",
+    "start": "3ca00203a7b2f2ebf360e69566951de2c41a5fd8306b9ad398314ce67795330d",
+    "backtest": "c65dbdd3427a758d2b7b3b9e5c113970cc39c94affadfde70d8e6a2ab9452fbf",
+    "time_pair_generator": "abf3d1a360ab88f1f8d5a36a7d9ef3cfd6314eb8ea402b3a5de8ae9f11f303fc",
+    "validate_row": "2f7a5f118100c99198b7eb1db08a8b6f2b948ffffda6b19e424da156b0796dca",
+    "_sync_pair_index": "4a1779f9eb21d795c8e2ddcb94f4b1f9eb640c23bf94887b511a6f80a05d7cc6",
+    "handle_left_open": "fdfa833e77f3167adb9b41c7c5c7d2cd84cf645353830d899bc45d31b0c8f173",
+    "generate_backtest_stats": "13df2a66fdc6d1515ab9762eceb2b0a650412ecebe97829a67023f9ec1eca47f",
+    "calculate_market_change": "c549741f970a06ab1f18d992b7fa9387a5c07354b703165b29bd2327ea92900e",
+    "combined_dataframes_with_rel_mean": "26c5b9ef63cd8dbeedf03a4fe72a18e978b265af2b3560f4dc1f540922823ad8",
+    "combine_dataframes_by_column": "2e0a2d986505699b8dd335dac27166dae3c93e6006f058b232ea3f3d4fdba84f",
+    "get_timerange": "0c5a95356ff9867bcecc4132695d87e04ebd7cb9885de9a0982c0d7a06f3a8f5",
+}
+
+
+def install() -> bool:
+    """Make Backtesting use the compact path. False (stock path kept) on any mismatch."""
+    import freqtrade
+    from freqtrade.data.converter import converter
+    from freqtrade.optimize import backtesting
+
+    from .offline import PINNED_FREQTRADE
+
+    reason = None
+    if freqtrade.__version__ != PINNED_FREQTRADE:
+        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
+    elif backtesting.trim_dataframes is not converter.trim_dataframes:
+        reason = "freqtrade.optimize.backtesting.trim_dataframes is not the stock function"
+    elif any(stock not in (getattr(backtesting, name), getattr(getattr(backtesting, name), "__wrapped__", None))
+             for name, stock in _exports().items()):
+        reason = "freqtrade.optimize.backtesting's statistics or export is not the stock function"
+    elif changed := [name for name, func in _targets().items() if source_sha256(func) != SOURCES.get(name)]:
+        reason = "freqtrade changed since the compact path was proven: " + ", ".join(changed)
+    if reason:
+        log.warning("lean memory path not installed; using freqtrade's own", reason=reason)
+        return False
+    for name in ("_get_ohlcv_as_lists", "backtest_one_strategy"):
+        _STOCK.setdefault(name, getattr(backtesting.Backtesting, name))
+    backtesting.Backtesting._get_ohlcv_as_lists = _get_ohlcv_as_lists
+    backtesting.Backtesting.backtest_one_strategy = backtest_one_strategy
+    for name, stock in _exports().items():
+        setattr(backtesting, name, _between_releases(stock))
+    log.info("compact loop rows installed (engine.lean_memory)")
+    return True
