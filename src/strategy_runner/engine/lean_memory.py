@@ -376,5 +376,8 @@ def install() -> bool:
     backtesting.Backtesting.backtest_one_strategy = backtest_one_strategy
     for name, stock in _exports().items():
         setattr(backtesting, name, _between_releases(stock))
+    # Millions of objects from the imports would be walked by every collection release_memory
+    # makes (measured: ~1.7 s a short run); frozen, a collection walks only the backtest's own.
+    gc.freeze()
     log.info("compact loop rows installed (engine.lean_memory)")
     return True

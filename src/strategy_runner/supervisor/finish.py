@@ -1,7 +1,7 @@
 """Phase 3: results, the terminal status, the callback, tracking and the run's metrics.
 
-Success is reported only once it is recorded: results are stored, then tracked, then the
-result is kept in the result cache, then COMPLETED is written (retried within a budget);
+Success is reported only once it is recorded: results are stored and tracked (side by side),
+then the result is kept in the result cache, then COMPLETED is written (retried within a budget);
 only then SendTaskSuccess. An attempt that cannot write COMPLETED fails with
 StatusStoreUnavailable (retryable): its retry finds the result in the cache.
 
@@ -12,7 +12,9 @@ when the orchestrator itself gave up on the token (Cancelled).
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,19 +65,6 @@ def _beat_finishing(attempt: Attempt) -> None:
 def _finish(attempt: Attempt, error: BaseException | None) -> int:
     s = attempt.settings
     summary = _read_json(attempt.run_dir / SUMMARY)
-    results_uri = upload_s = None
-    if error is None:
-        try:
-            write_manifest(attempt.run_dir)
-            upload_started = time.monotonic()
-            results_uri = attempt.adapters.artifacts.publish(attempt.run_dir, s.run_id)
-            upload_s = round(time.monotonic() - upload_started, 3)
-        except (ResultsUploadError, ResultsAccessError) as exc:
-            error = exc
-        except OSError as exc:
-            error = _os_error(attempt, exc)
-        except Exception as exc:  # noqa: BLE001
-            error = ResultsUploadError(f"storing results failed: {exc}")
     fields: dict[str, Any] = {"peak_memory_mb": attempt.peak_memory_mb, "progress": attempt.progress or None,
                               **attempt.cache.fields}
     if attempt.mlflow_run_id:
@@ -85,20 +74,56 @@ def _finish(attempt: Attempt, error: BaseException | None) -> int:
     if summary:
         fields["summary"] = {k: summary["metrics"].get(k) for k in HEADLINE_OUTPUT}
         fields["result_notes"] = result_notes(summary)  # warnings, data quality, timeframe (issue 12)
-    tracked = {**(summary or {}), "supervisor": {"peak_memory_mb": attempt.peak_memory_mb, "upload_s": upload_s}}
+    tracked = {**(summary or {}), "supervisor": {"peak_memory_mb": attempt.peak_memory_mb}}
+    if error is not None:
+        return _fail(attempt, error, fields, tracked, tracked_done=False)
+    results_uri = upload_s = None
+    tracking: Background | None = None
+    try:
+        write_manifest(attempt.run_dir)
+        # MLflow's finish (its own copy of the files) goes on while the results are stored.
+        tracking = Background(attempt.adapters.tracker.finish, "FINISHED", tracked, attempt.run_dir)
+        upload_started = time.monotonic()
+        results_uri = attempt.adapters.artifacts.publish(attempt.run_dir, s.run_id)
+        upload_s = round(time.monotonic() - upload_started, 3)
+    except (ResultsUploadError, ResultsAccessError) as exc:
+        error = exc
+    except OSError as exc:
+        error = _os_error(attempt, exc)
+    except Exception as exc:  # noqa: BLE001
+        error = ResultsUploadError(f"storing results failed: {exc}")
+    tracking_error = tracking.result() if tracking is not None else None
+    if error is not None:  # the MLflow run is closed FAILED over whatever the finish above set
+        return _fail(attempt, error, fields, tracked, tracked_done=False)
+    error = _complete(attempt, fields, results_uri, upload_s, tracking_error)
     if error is None:
-        error = _complete(attempt, fields, tracked, results_uri)
-        if error is None:
-            return 0
-        # The results are stored and the MLflow run closed FINISHED; only the write failed.
-        fields["results_uri"] = results_uri
-        return _fail(attempt, error, fields, tracked, tracked_done=True)
-    return _fail(attempt, error, fields, tracked, tracked_done=False)
+        return 0
+    # The results are stored and the MLflow run closed FINISHED; only the write failed.
+    fields["results_uri"] = results_uri
+    return _fail(attempt, error, fields, tracked, tracked_done=True)
 
 
-def _complete(attempt: Attempt, fields: dict[str, Any], tracked: dict[str, Any],
-              results_uri: str | None) -> RunnerError | None:
-    tracking_error = safe(attempt.adapters.tracker.finish, "FINISHED", tracked, attempt.run_dir)
+class Background:
+    """``fn(*args)`` in a thread (run_id and trace_id kept on its logs); ``result()`` joins it.
+    ``safe`` inside: a failure is logged and the result is None, as for any side effect."""
+
+    def __init__(self, fn: Any, *args: Any):
+        self._result: Any = None
+
+        def run() -> None:
+            self._result = safe(fn, *args)
+
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True,
+                                        name=getattr(fn, "__qualname__", "background"))
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        return self._result
+
+
+def _complete(attempt: Attempt, fields: dict[str, Any], results_uri: str | None, upload_s: float | None,
+              tracking_error: str | None) -> RunnerError | None:
     if tracking_error:
         fields["tracking_error"] = tracking_error
     safe(attempt.cache.store)  # before COMPLETED: a retry that finds the item RUNNING reuses it
@@ -108,8 +133,7 @@ def _complete(attempt: Attempt, fields: dict[str, Any], tracked: dict[str, Any],
         return exc
     except TransitionRefused as exc:
         return LeaseLost(f"the result is stored ({results_uri}) but COMPLETED could not be written: {exc}")
-    log.info("run completed", results_uri=results_uri, mlflow_run_id=attempt.mlflow_run_id,
-             upload_s=tracked["supervisor"]["upload_s"])
+    log.info("run completed", results_uri=results_uri, mlflow_run_id=attempt.mlflow_run_id, upload_s=upload_s)
     safe(attempt.adapters.orchestrator.succeed, callback_output(item))
     _emit_metrics(attempt, Status.COMPLETED, None)
     print_done(item, attempt.run_dir)

@@ -195,7 +195,8 @@ class MlflowTracker:
             log.debug("MLflow step done", step=step, seconds=round(elapsed, 3), rest=self.over_rest)
             return result, None
         why = result["error"] if result else (err.strip().splitlines() or ["no result"])[-1]
-        return {}, f"MLflow {step} failed after {elapsed:.1f} s ({', '.join(done) or 'nothing'} done): {why}"[:2000]
+        # What it created is reported even so: a run that exists must be closed at the end.
+        return created, f"MLflow {step} failed after {elapsed:.1f} s ({', '.join(done) or 'nothing'} done): {why}"[:2000]
 
     def _run_child(self, step: str, payload: dict[str, Any], deadline: float) -> tuple[list[dict[str, Any]], str, bool]:
         """The step in ``python -m strategy_runner.tracking.mlflow``, killed with its group at the deadline."""
@@ -223,7 +224,8 @@ class MlflowTracker:
 
         s = self.settings
         client = RestClient(
-            self.uri, timeout=deadline, deadline=time.monotonic() + deadline,
+            # A request outlives the step's deadline: the step is cut by the join below, one way.
+            self.uri, timeout=deadline + 1.0, deadline=time.monotonic() + deadline,
             username=s.mlflow_tracking_username,
             password=s.mlflow_tracking_password.get_secret_value() if s.mlflow_tracking_password else None,
             token=s.mlflow_tracking_token.get_secret_value() if s.mlflow_tracking_token else None)
@@ -332,7 +334,7 @@ def run_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
         pair = _key(str(row.get("pair", "")))
         metrics.update({f"pair.{pair}.{k}": v for k, v in row.items() if k != "pair"})
     metrics.update({f"duration.{k}": v for k, v in (summary.get("durations") or {}).items()})
-    for key, value in (summary.get("supervisor") or {}).items():  # peak_memory_mb, upload_s
+    for key, value in (summary.get("supervisor") or {}).items():  # peak_memory_mb
         metrics[f"duration.{key}" if key.endswith("_s") else key] = value
     return {_key(k): n for k, v in metrics.items() if (n := _number(v)) is not None}
 

@@ -61,8 +61,8 @@ class RestError(RuntimeError):
 
 
 class RestClient:
-    """MLflow's REST API at ``uri``; every request bounded by ``timeout`` and by ``deadline``
-    (a time.monotonic() value after which no new request starts)."""
+    """MLflow's REST API at ``uri``: each request bounded by ``timeout``; none starts after
+    ``deadline`` (a time.monotonic() value)."""
 
     def __init__(self, uri: str, *, timeout: float, deadline: float, username: str | None = None,
                  password: str | None = None, token: str | None = None):
@@ -84,7 +84,7 @@ class RestClient:
         request = urllib.request.Request(url, data=body, method=method,
                                          headers={**self.headers, **({"Content-Type": content_type} if body else {})})
         try:
-            with urllib.request.urlopen(request, timeout=min(self.timeout, remaining)) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 text = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
