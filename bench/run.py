@@ -23,6 +23,7 @@ sampled too (load average before and after) so contention is visible in the JSON
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -466,22 +467,36 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma list of parts to skip: overhead,compare,stock,cache,lifecycle,sigterm,precision")
     p.add_argument("--repeat", type=int, default=1, help="rounds of plain/runner/runner-stock (fastest reported)")
     p.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    p.add_argument("--tracking", choices=("server", "sqlite"), default="server",
+                   help="the runner's MLflow: a real `mlflow server` (as deployed) or the embedded sqlite store")
     args = p.parse_args(argv)
     args.pairs = args.pairs or (2 if args.quick else 10)
     args.timerange = args.timerange or ("20240901-20241001" if args.quick else "20240101-20250101")
     args.lifecycle_timerange = args.lifecycle_timerange or ("20240901-20241001" if args.quick else "20240601-20241001")
-    skip = set(filter(None, args.skip.split(",")))
 
     bench = Bench(args)
     bench.out.mkdir(parents=True, exist_ok=True)
     ensure_data(bench.data_dir, bench.pairs, "2023-12-01", "2025-01-01")
-    bench.prepare_mlflow()
+    with contextlib.ExitStack() as services:
+        if args.tracking == "server":  # as deployed: the runner talks to it over REST, no mlflow import
+            from stack import mlflow_server
+
+            root = bench.out / f"mlflow-{bench.stamp}"
+            root.mkdir(parents=True, exist_ok=True)
+            bench.mlflow_uri = services.enter_context(mlflow_server(root))
+        else:
+            bench.prepare_mlflow()
+        return measure(args, bench)
+
+
+def measure(args: argparse.Namespace, bench: Bench) -> int:
+    skip = set(filter(None, args.skip.split(",")))
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(), "pairs": bench.pair_names, "timerange": args.timerange,
         "pair_years": round(len(bench.pair_names) * _years(args.timerange), 2), "strategy": STRATEGY,
         "machine": {"cpus": psutil.cpu_count(), "load_avg_before": [round(x, 2) for x in os.getloadavg()],
                     "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
-        "targets": TARGETS,
+        "targets": TARGETS, "tracking": args.tracking,
     }
 
     def step(name: str, fn: Any) -> Any:
@@ -633,7 +648,8 @@ def table(r: dict[str, Any]) -> str:
     elif c:
         rows.append(("cold / cached rerun", "n/a (no cache yet)" if "cache" in r else "n/a", "",
                      "" if "cache" in r else "skipped"))
-    head = (f"{len(r['pairs'])} pairs x {r['timerange']} ({r['pair_years']} pair-years), {r['strategy']}; "
+    head = (f"{len(r['pairs'])} pairs x {r['timerange']} ({r['pair_years']} pair-years), {r['strategy']}, "
+            f"MLflow: {r.get('tracking', 'sqlite')}; "
             f"load avg {r['machine']['load_avg_before']} -> {r['machine'].get('load_avg_after')} "
             f"on {r['machine']['cpus']} CPUs")
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
