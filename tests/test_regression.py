@@ -110,7 +110,7 @@ timerange = "20241001-20241008"
     assert second.returncode == 0, second.stdout + second.stderr[-3000:]
     assert "PASS" in second.stdout and "(cached)" not in second.stdout
     # Reproducibility: two real runs of the same inputs, bit-identical metrics and trades.
-    a, b = sorted(p for p in runs.iterdir() if p.name.startswith("regression-"))
+    a, b = sorted(p for p in runs.iterdir() if (p / "backtest-result.json").is_file())  # not the comparison page's dir
     ra, rb = (json.loads((p / "backtest-result.json").read_text()) for p in (a, b))
     assert ra["run_id"] != rb["run_id"]
     assert ra["metrics"] == rb["metrics"] and ra["per_pair"] == rb["per_pair"]
