@@ -556,3 +556,18 @@ def help_text() -> str:
         lines.append(f"  {' / '.join(names)} [{default}]")
         lines.append(f"      {meaning}")
     return "\n".join(lines)
+
+
+def data_dir_setting() -> Path:
+    """DATA_DIR alone (the report, built wherever the run's candles are): no other variable
+    has to be valid for it."""
+    return load_lenient()[0].data_dir
+
+
+def replace_environment(env: dict[str, str]) -> None:
+    """The environment a warm worker runs with, handed over once the run is claimed
+    (supervisor/warm.py); settings stays the one module that touches os.environ."""
+    import os
+
+    os.environ.clear()
+    os.environ.update(env)

@@ -270,8 +270,9 @@ def serve_warm() -> int:
     line = sys.stdin.readline()
     if not line.strip():
         return 0
-    os.environ.clear()
-    os.environ.update(json.loads(line))
+    from .settings import replace_environment
+
+    replace_environment(json.loads(line))
     return main()
 
 

@@ -5,7 +5,6 @@ any format Freqtrade writes), cut to the backtest period and merged into at most
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ DETAIL_CANDLES = 300
 def data_dir() -> Path:
     """Where the run read its candles: the worker and the supervisor both run with DATA_DIR
     (default ``data``), the same variable the settings read."""
-    return Path(os.environ.get("DATA_DIR") or "data")
+    from ..settings import data_dir_setting
+
+    return data_dir_setting()
 
 
 def charted_pairs(run: RunData) -> list[str]:
