@@ -9,7 +9,9 @@ configs/markets/binance.json get synthetic markets cloned from BTC/USDT, in a te
 CONFIGS_DIR), then
 
 - runner (N in --sizes): ``strategy-runner backtest`` with MEMORY_LIMIT_MB (default 2048),
-  EmaCrossSpot; the run completes, is refused by the pre-flight estimate, or is stopped by
+  EmaCrossSpot, tracked in an embedded MLflow store created beforehand (a first run in a
+  directory creates it through the mlflow library, ~230 MiB more at its start, which the
+  estimate adds); the run completes, is refused by the pre-flight estimate, or is stopped by
   the runtime guard. Peak = the status item's peak_memory_mb (supervisor + worker, sampled
   4x a second) and this script's own sample of the process tree every 0.1 s;
 - plain (N in --plain-sizes): stock Freqtrade (``freqtrade backtesting`` through
@@ -187,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     pairs = markets_for(max(set(sizes) | plain_sizes), work / "configs")
     started = time.monotonic()
     generate(work / "data", start=DATA_START, end=DATA_END, spot=tuple(pairs), futures=())
+    # The embedded MLflow store, created once untimed (as by any first run in a directory): every
+    # size then measures the steady state, where the runner writes the store directly.
+    subprocess.run([sys.executable, "-c", "import sys; from mlflow.tracking import MlflowClient; "
+                    "MlflowClient(tracking_uri=sys.argv[1]).search_experiments()", f"sqlite:///{work / 'mlflow.db'}"],
+                   check=True, timeout=600, cwd=work, env=child_environment({}, drop=DROP), capture_output=True)
     print(f"generated {len(pairs)} pairs x {DATA_START}..{DATA_END} in {time.monotonic() - started:.0f} s", flush=True)
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "limit_mb": args.limit_mb, "strategy": STRATEGY,

@@ -20,7 +20,6 @@ from typing import Any
 
 from . import logs
 from .artifacts.base import sha256_file
-from .aws import error_code, split_s3_uri
 from .engine.config import effective_config, planned_timeframe, read_json
 from .engine.data import CandleFile, needed_files
 from .errors import ConfigurationError, DataError
@@ -39,6 +38,8 @@ def needs_fetch(settings: Settings) -> bool:
 def prepare_inputs(settings: Settings, s3: Any) -> None:
     """Fetch the config overlay, the markets snapshot and the candles this run needs (each only
     when configured)."""
+    from .aws import split_s3_uri  # boto3: only a run that reads S3 pays its import
+
     if not needs_fetch(settings):
         return
     if (settings.markets_path or "").startswith("s3://"):
@@ -64,6 +65,8 @@ def prepare_inputs(settings: Settings, s3: Any) -> None:
 
 def fetch_markets(s3: Any, uri: str, dest: Path, *, required: bool) -> None:
     """A markets snapshot object to ``dest`` (validated when the worker loads it)."""
+    from .aws import error_code, split_s3_uri  # boto3: only a run that reads S3 pays its import
+
     bucket, key = split_s3_uri(uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -79,6 +82,8 @@ def fetch_markets(s3: Any, uri: str, dest: Path, *, required: bool) -> None:
 
 
 def fetch_config_overlay(s3: Any, uri: str, dest: Path) -> dict[str, Any]:
+    from .aws import error_code, split_s3_uri  # boto3: only a run that reads S3 pays its import
+
     bucket, key = split_s3_uri(uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -99,6 +104,8 @@ def fetch_config_overlay(s3: Any, uri: str, dest: Path) -> dict[str, Any]:
 
 
 def fetch_data(s3: Any, uri: str, data_dir: Path, files: list[CandleFile]) -> None:
+    from .aws import error_code, split_s3_uri  # boto3: only a run that reads S3 pays its import
+
     bucket, prefix = split_s3_uri(uri)
     prefix = prefix.strip("/")
     missing, bad = [], []

@@ -180,9 +180,11 @@ class Settings(BaseSettings):
     )
     mlflow_client: Literal["auto", "library"] = Field(
         "auto", validation_alias="MLFLOW_CLIENT",
-        description="auto: an http(s) server is called directly over its REST API (no mlflow import, "
-                    "tracking/rest.py), other stores through the mlflow library; library: always the library "
-                    "(other auth, TLS options, artifact stores other than the server's proxy).",
+        description="auto: an http(s) server is called directly over its REST API (tracking/rest.py) and an "
+                    "existing sqlite store of the pinned schema is written directly (tracking/sqlite.py), neither "
+                    "importing mlflow; other stores (a new sqlite file included) through the mlflow library; "
+                    "library: always the library (other auth, TLS options, artifact stores other than the "
+                    "server's proxy).",
     )
     mlflow_tracking_username: str | None = Field(
         None, validation_alias="MLFLOW_TRACKING_USERNAME", description="MLflow server basic-auth user.",

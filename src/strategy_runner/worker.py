@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, logs
+from .engine import lazy_ccxt
 from .engine.config import backtest_only, effective_config, find_strategy, read_json, strategy_hash, timeframe_source
 from .errors import RunnerError, SpotInterrupted, error_name_for, exit_code_for
 from .settings import Settings, load_settings
@@ -185,6 +186,7 @@ def _traceback_tail(exc: BaseException, lines: int = 12) -> list[str]:
 
 def main() -> int:
     started = time.monotonic()
+    lazy_ccxt.install()
     settings = load_settings()
     run_dir = settings.run_dir
     work_dir = run_dir / WORK
@@ -230,6 +232,11 @@ def main() -> int:
         spec = build_spec(settings, work_dir)
         on_progress("data_load", 0.0)
         result = backtest.run(spec, on_progress=on_progress, stop=lambda: bool(stop_requested))
+        # The backtest's frames and rows are garbage now; hand them back before the report
+        # reads candles again, so the two do not add up (the run's peak was here, measured).
+        from .engine.lean_memory import release_memory
+
+        release_memory()
         write_json(run_dir / "backtest-result.json", summary(settings, spec, result, started))
         log.info("backtest finished", trades=int(result.metrics["total_trades"]),
                  profit_total=result.metrics["profit_total"])
@@ -263,6 +270,7 @@ def serve_warm() -> int:
     """Import what every backtest imports (Freqtrade's backtesting: seconds of CPU) while the
     supervisor claims the run, then wait for the environment to run with, one JSON line on
     stdin (the claim may adopt another TRACE_ID). End of input: the run needs no worker."""
+    lazy_ccxt.install()
     import freqtrade.optimize.backtesting  # noqa: F401
 
     from .engine import backtest  # noqa: F401

@@ -210,19 +210,28 @@ def test_same_run_id_twice_is_one_finished_mlflow_run(mlflow_server, run_env, tm
 
 
 def test_embedded_sqlite_store_in_the_working_directory(run_env, tmp_path):
-    """No MLFLOW_TRACKING_URI: sqlite:///mlflow.db in the CWD, artifacts in ./mlruns beside it."""
+    """No MLFLOW_TRACKING_URI: sqlite:///mlflow.db in the CWD, artifacts in ./mlruns beside it.
+    The first run creates the store with the library (MLflow's migrations); the next one
+    writes it directly (tracking/sqlite.py), and both read back the same way."""
     env = {k: v for k, v in tracked_env(run_env, "").items() if k != "MLFLOW_TRACKING_URI"}
     workdir = tmp_path / "workdir"
     workdir.mkdir()
-    proc = runner(env, cwd=workdir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (workdir / "mlflow.db").is_file()
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    [run] = runs_tagged(client, env["EXPERIMENT_NAME"], env["RUN_ID"])
-    assert run.info.status == "FINISHED"
-    assert run.info.artifact_uri.startswith(str(workdir / "mlruns")) or \
-        run.info.artifact_uri.startswith(f"file://{workdir / 'mlruns'}")
-    assert "backtest-result.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    second = {**env, "RUN_ID": f"{env['RUN_ID']}-2", "LOG_FORMAT": "json"}
+    for item, client_kind in ((env, "library"), (second, "sqlite")):
+        proc = runner(item, cwd=workdir)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        started = [json.loads(line) for line in (proc.stdout + proc.stderr).splitlines()
+                   if '"MLflow run started"' in line]
+        if item is second:
+            assert [line["client"] for line in started] == [client_kind]
+        assert (workdir / "mlflow.db").is_file()
+        client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+        [run] = runs_tagged(client, env["EXPERIMENT_NAME"], item["RUN_ID"])
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["total_trades"] >= 0 and run.data.params["pairs"] == "BTC/USDT"
+        assert run.info.artifact_uri.startswith(str(workdir / "mlruns")) or \
+            run.info.artifact_uri.startswith(f"file://{workdir / 'mlruns'}")
+        assert "backtest-result.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
 def test_interrupted_backtest_gives_a_killed_mlflow_run(mlflow_server, run_env):

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import DataError
 
 PRICES = ("open", "high", "low", "close")
@@ -66,6 +64,8 @@ def check_candles(
     ``candle_type`` funding_rate files hold a rate, not prices: only its finiteness is checked,
     and their cadence (8-hourly under a 1h name) is not a gap.
     """
+    import numpy as np  # here, not at the top: the supervisor imports this module for SUFFIXES
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such candle file")
@@ -96,7 +96,7 @@ def check_candles(
     if len(window) == 0:
         raise DataError(f"{path}: holds no candles between {start} and {end}")
 
-    def bad(what: str, mask: np.ndarray, *shown: str) -> None:
+    def bad(what: str, mask: "np.ndarray", *shown: str) -> None:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             row = window.iloc[i]

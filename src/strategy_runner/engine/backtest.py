@@ -162,13 +162,20 @@ def _run(spec: EngineSpec, args: dict[str, Any], warnings: ResultWarnings, *, on
 
     phase_started: dict[str, float] = {}  # Freqtrade phase (dataload, analyze, ...) -> first seen
 
+    passed_on = {"description": None, "next": 0.0}  # what was last passed on, and when the next is due
+
     def progress(task: Any) -> None:
         # Freqtrade reports an overall phase bar and a within-phase bar; the phase name
         # already tells the first, so only the second is passed on.
         # "analyze" has no total: report it at 0 so a stop or a memory error names the right phase.
+        # Called on every candle: a phase's first call, each further 0.1 % and its end go on.
+        if (task.completed < passed_on["next"] and task.description == passed_on["description"]
+                and task.completed < (task.total or 0)):
+            return
         if task.id != getattr(bt, "_progress_task_overall", None):
             phase_started.setdefault(str(task.description), time.monotonic())
             on_progress(str(task.description), float(task.completed) / float(task.total) if task.total else 0.0)
+            passed_on.update(description=task.description, next=task.completed + (task.total or 0) / 1000)
 
     bt = None
     phase = "init"
@@ -428,7 +435,7 @@ def _watch_stop(bt: Any, stop: Callable[[], bool]) -> None:
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(0.05):
+        while not done.wait(0.2):  # a stop is seen within 0.2 s; waking more often costs the loop the GIL
             if stop():
                 bt.abort = True
                 # Freqtrade polls the flag only in its loops; past them (export), interrupt

@@ -8,8 +8,8 @@ first and last date) and the loop's rows as Python lists of Python objects
 
 - the rows are a ``CompactRows`` sequence over the trimmed analyzed frame. A row is made
   on first access, CHUNK rows at a time, by Freqtrade's own conversion steps (copy, signal
-  shift, head drop, ``values.tolist()``) applied to those rows, so every value and Python
-  type is the stock one. The loop reads rows in date order: each chunk is converted once;
+  shift, head drop, ``values.tolist()``), so every value and Python type is the stock one.
+  The loop reads rows in date order: each chunk is converted once;
 - when a strategy callback can read the analyzed frames during the loop, the rows are a
   copy-on-write view of the frame the dataprovider holds (no copy, and like the stock lists
   unaffected by later writes to it). When no strategy code runs in the loop at all
@@ -58,11 +58,9 @@ BEFORE_LOOP_ONLY = frozenset({
 })
 
 
-def _convert(rows: DataFrame, headers: list[str]) -> list[list[Any]]:
-    """Freqtrade's own steps from _get_ohlcv_as_lists (2026.9), for consecutive trimmed rows.
-
-    ``rows`` starts one row early: the shift moves each signal onto the next candle and that
-    first row is dropped, exactly as on the whole trimmed frame."""
+def _prepared(rows: DataFrame, headers: list[str]) -> DataFrame:
+    """Freqtrade's own steps from _get_ohlcv_as_lists (2026.9) but the last (``values.tolist()``),
+    for consecutive trimmed rows: the signals shifted onto the next candle, the first row dropped."""
     from numpy import nan
 
     df_analyzed = rows.copy()
@@ -73,27 +71,41 @@ def _convert(rows: DataFrame, headers: list[str]) -> list[list[Any]]:
         elif not df_analyzed.empty:
             df_analyzed[col] = 0 if not tag_col else None
     df_analyzed = df_analyzed.drop(df_analyzed.head(1).index)
-    return df_analyzed[headers].values.tolist() if not df_analyzed.empty else []
+    return df_analyzed[headers] if not df_analyzed.empty else df_analyzed
+
+
+def _convert(rows: DataFrame, headers: list[str]) -> list[list[Any]]:
+    """Freqtrade's conversion of consecutive trimmed rows, ``rows`` starting one row early (the
+    shift moves each signal onto the next candle; that first row is dropped), exactly as on
+    the whole trimmed frame."""
+    df_analyzed = _prepared(rows, headers)
+    return df_analyzed.values.tolist() if not df_analyzed.empty else []
 
 
 class CompactRows(Sequence):
     """One pair's loop rows (a list in Freqtrade), made CHUNK at a time from its trimmed frame.
 
     The loop reads them forward (validate_row, _sync_pair_index) and the last row at the end
-    (handle_left_open): with ``release`` the frame parts behind the current chunk are
-    dropped, keeping the last, so what the loop has read makes room for its trades. Reading a
-    dropped row raises."""
+    (handle_left_open). Kept frames (``release`` false): each part is a view of the frame the
+    dataprovider holds, converted by Freqtrade's steps when first read. Released frames: the
+    signals are shifted once, on the whole frame as Freqtrade does, and only the rows' own
+    columns are kept, in parts dropped once the loop has read past them (keeping the last),
+    so what the loop has read makes room for its trades; a part then costs only
+    ``values.tolist()`` (chunked shifting cost three times the stock conversion, profiled).
+    Reading a dropped row raises."""
 
     def __init__(self, trimmed: DataFrame, headers: list[str], *, release: bool = False):
-        # CHUNK + 1 rows a part: each part's first row only carries the signals into the next.
-        self._parts: list[DataFrame | None] = [
-            trimmed.iloc[start:start + CHUNK + 1] for start in range(0, max(len(trimmed) - 1, 0), CHUNK)]
-        if release:  # own copies of the rows' columns only, so that dropping a part frees it
-            columns = [c for c in headers if c in trimmed.columns]
-            self._parts = [part[columns].copy() for part in self._parts]
         self._release = release
         self._headers = headers
         self._len = max(len(trimmed) - 1, 0)
+        self._parts: list[DataFrame | None]
+        if release:  # own copies, so that dropping a part frees it
+            columns = [c for c in headers if c in trimmed.columns]
+            prepared = _prepared(trimmed[columns], headers)
+            self._parts = [prepared.iloc[start:start + CHUNK].copy() for start in range(0, self._len, CHUNK)]
+            del prepared
+        else:  # CHUNK + 1 rows a part: each part's first row only carries the signals into the next
+            self._parts = [trimmed.iloc[start:start + CHUNK + 1] for start in range(0, self._len, CHUNK)]
         self._start = 0
         self._rows: list[list[Any]] = []
 
@@ -109,13 +121,14 @@ class CompactRows(Sequence):
             return self._rows[k]
         if not 0 <= i < self._len:
             raise IndexError("list index out of range")
-        part = i // CHUNK
-        if self._parts[part] is None:
+        part_no = i // CHUNK
+        part = self._parts[part_no]
+        if part is None:
             raise RuntimeError(f"row {i} was read and released already: the loop read backwards")
-        self._start = part * CHUNK
-        self._rows = _convert(self._parts[part], self._headers)
+        self._start = part_no * CHUNK
+        self._rows = part.values.tolist() if self._release else _convert(part, self._headers)
         if self._release:
-            for j in range(part - 1, -1, -1):
+            for j in range(part_no - 1, -1, -1):
                 if self._parts[j] is None:
                     break
                 self._parts[j] = None

@@ -76,11 +76,13 @@ def _file_span(path: Path) -> tuple[datetime, datetime] | None:
 
 def estimate_peak(
     pairs: list[str] | tuple[str, ...], timeframe: str, timerange: str, trading_mode: str, data_dir: Path,
-    timeframe_detail: str | None = None, data_format: str = "feather",
+    timeframe_detail: str | None = None, data_format: str = "feather", beside_mb: float = 0.0,
 ) -> MemoryEstimate:
     """Estimate from the range asked for; open ends are closed with the data files' own span
     (only their date column is read). ``timeframe_detail`` candles (the config's) are held
-    too and counted like main candles; informative series are not known before the worker."""
+    too and counted like main candles; informative series are not known before the worker.
+    ``beside_mb`` (the mlflow library's start step, when tracking uses it) raises the floor
+    only: it runs beside the worker's start-up and is gone before a large run's peak."""
     start_s, _, end_s = timerange.partition("-")
     start, end = parse_day(start_s), parse_day(end_s)
     main = extra = 0
@@ -104,7 +106,7 @@ def estimate_peak(
             days_max = max(days_max, (hi - lo).total_seconds() / 86400)
         else:  # 1h mark candles, 8-hourly funding rates (read as 1h by Freqtrade)
             extra += int((hi - lo) / timeframe_delta("1h"))
-    mb = max(FLOOR_MB, BASE_MB + MB_PER_100K_CANDLES * (main + FUTURES_EXTRA_ROW_WEIGHT * extra) / 100_000)
+    mb = max(FLOOR_MB + beside_mb, BASE_MB + MB_PER_100K_CANDLES * (main + FUTURES_EXTRA_ROW_WEIGHT * extra) / 100_000)
     return MemoryEstimate(mb=mb, pairs=len(pairs), main_candles=main, extra_rows=extra, days=days_max)
 
 

@@ -29,8 +29,9 @@ OOM_SUSPECT_SHARE = 0.75
 DISK_FULL_BYTES = 1 << 20
 
 
-def memory_preflight(settings: Settings, overlay_path: Path | None = None) -> MemoryWatch:
+def memory_preflight(settings: Settings, overlay_path: Path | None = None, beside_mb: float = 0.0) -> MemoryWatch:
     """Discover the limit, estimate the run's peak, refuse a run that clearly cannot fit.
+    ``beside_mb``: what a tracking process holds beside the worker's start-up.
 
     Raises MemoryLimitExceeded with the estimate, the limit and what to change. Nothing
     but candle file dates is read, so this takes milliseconds.
@@ -47,7 +48,7 @@ def memory_preflight(settings: Settings, overlay_path: Path | None = None) -> Me
     guess = est.estimate_peak(config["exchange"]["pair_whitelist"], timeframe, settings.timerange,
                               config.get("trading_mode", "spot"), settings.data_dir,
                               timeframe_detail=config.get("timeframe_detail"),
-                              data_format=config.get("dataformat_ohlcv", "feather"))
+                              data_format=config.get("dataformat_ohlcv", "feather"), beside_mb=beside_mb)
     log.info("memory limit", limit_mb=limit.mb, source=limit.source, soft_limit_mb=round(watch.soft_mb),
              estimate_mb=round(guess.mb), pair_years=round(guess.pair_years, 2))
     if est.refuses(guess, limit.mb):

@@ -114,7 +114,8 @@ def start_worker(attempt: Attempt) -> list[dict[str, Any]] | None:
     full = disk_full(run_dir)  # a worker on a full disk could not even report its outcome
     if full is not None:
         raise full
-    attempt.memory = memory_preflight(attempt.settings, work / OVERLAY)
+    attempt.memory = memory_preflight(attempt.settings, work / OVERLAY,
+                                      beside_mb=attempt.adapters.tracker.start_memory_mb())
     env = worker_environment(attempt.settings)
     proc = attempt.warm.go(env) if attempt.warm else None
     warm = proc is not None

@@ -17,6 +17,9 @@ class Tracker(Protocol):
     def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
         """End a record a dead attempt left open (``reap``). Returns an error message or None."""
 
+    def start_memory_mb(self) -> float:
+        """RSS a tracking process holds beside the worker's start-up (the memory estimate's floor)."""
+
 
 class NoTracker:
     """TRACKING=false: the run is not logged anywhere but its own results."""
@@ -29,3 +32,6 @@ class NoTracker:
 
     def close(self, mlflow_run_id: str, status: str, reason: str) -> str | None:
         return None
+
+    def start_memory_mb(self) -> float:
+        return 0.0

@@ -1,13 +1,19 @@
 """MLflow tracking, under a hard deadline, never importing mlflow into the supervisor.
 
-Against an http(s) tracking server (the deployed case) each step (``start``, ``finish``)
-is a handful of REST calls made from a thread of the supervisor (tracking/rest.py): tens
-of milliseconds, beside the backtest. Importing the mlflow library costs seconds of CPU
-and ~120 MiB (measured), so other stores (the embedded sqlite one, file, databricks) and
-MLFLOW_CLIENT=library run each step as ``python -m strategy_runner.tracking.mlflow
-start|finish``: input as JSON on stdin, JSON lines on stdout, killed with its process
-group when it passes MLFLOW_TIMEOUT_SECONDS, the client's own retries bounded too (see
-``settings.mlflow_client_environment``). Both run the same step functions below.
+Each step (``start``, ``finish``) is a handful of calls, made by one of three clients:
+
+- an http(s) tracking server (the deployed case): its REST API, from a thread of the
+  supervisor (tracking/rest.py), tens of milliseconds beside the backtest;
+- an existing sqlite store of the schema tracking/sqlite.py was written against (the
+  embedded default, from the second run on): its rows written directly, likewise;
+- anything else (a new sqlite file, which needs MLflow's migrations; file, databricks
+  stores; MLFLOW_CLIENT=library): ``python -m strategy_runner.tracking.mlflow
+  start|finish`` with the mlflow library (2-3 s of CPU and ~210 MiB, measured), input as
+  JSON on stdin, JSON lines on stdout, killed with its process group when it passes
+  MLFLOW_TIMEOUT_SECONDS, the client's own retries bounded too (see
+  ``settings.mlflow_client_environment``).
+
+All three run the same step functions below.
 
 One RUN_ID is one MLflow run: ``start`` reuses the newest run tagged ``run_id=<RUN_ID>``
 in the experiment (whatever its status) and reopens it as RUNNING, counting attempts in
@@ -50,6 +56,8 @@ SQLITE_MIN_DEADLINE_S = 60.0
 #: and the log upload: it gets at most this long.
 STOPPING_DEADLINE_S = 8.0
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
+#: The library child's RSS (measured: the sqlite store's start step, 230 MiB), beside the worker's start-up.
+LIBRARY_STEP_MB = 230.0
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -83,8 +91,9 @@ class MlflowTracker:
         self.attempt = 1
         self.start_error: str | None = None
         self._child: subprocess.Popen | None = None  # the step under way (cancel_start stops it)
-        self._rest_client: Any = None  # likewise, over REST
+        self._client: Any = None  # likewise, in this process (REST or sqlite)
         self._cancelled = False
+        self._start_kind: str | None = None
 
     def start(self) -> str | None:
         s = self.settings
@@ -112,7 +121,7 @@ class MlflowTracker:
         self.mlflow_run_id = result.get("mlflow_run_id")
         self.attempt = int(result.get("attempt", 1))
         log.info("MLflow run started", mlflow_run_id=self.mlflow_run_id, attempt=self.attempt,
-                 experiment=s.experiment_name, uri=self.uri, client="rest" if self.over_rest else "library")
+                 experiment=s.experiment_name, uri=self.uri, client=self.client_kind())
         return self.mlflow_run_id
 
     def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
@@ -149,8 +158,8 @@ class MlflowTracker:
         """A stop or a refusal does not wait for the MLflow start: end it now (what it created
         is still reported, and closed by ``finish``)."""
         self._cancelled = True
-        if self._rest_client is not None:
-            self._rest_client.deadline = 0.0  # no further request starts
+        if self._client is not None:
+            self._client.deadline = 0.0  # no further call starts
         child = self._child
         if child is not None and child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -166,11 +175,22 @@ class MlflowTracker:
         _, error = self._call("finish", payload, deadline)
         return error
 
-    @property
-    def over_rest(self) -> bool:
-        """An http(s) server is called from here over its REST API (tracking/rest.py): no child
-        process, no mlflow import. Other stores, or MLFLOW_CLIENT=library, use the library."""
-        return self.settings.mlflow_client == "auto" and self.uri.startswith(("http://", "https://"))
+    def start_memory_mb(self) -> float:
+        # The start step's own client (it may have just created the store, which makes the
+        # next step direct); before the step begins, the one it will use.
+        return LIBRARY_STEP_MB if (self._start_kind or self.client_kind()) == "library" else 0.0
+
+    def client_kind(self) -> str:
+        """``rest`` for an http(s) server, ``sqlite`` for an existing store of the pinned schema
+        (both in this process, no mlflow import), else ``library`` (the child process)."""
+        if self.settings.mlflow_client == "auto":
+            if self.uri.startswith(("http://", "https://")):
+                return "rest"
+            from .sqlite import writable
+
+            if writable(self.uri):
+                return "sqlite"
+        return "library"
 
     def _call(self, step: str, payload: dict[str, Any], deadline: float | None = None) -> tuple[dict[str, Any], str | None]:
         """Run one step; (its result, None) or ({}, why it failed)."""
@@ -178,8 +198,12 @@ class MlflowTracker:
         started = time.monotonic()
         if step == "start" and self._cancelled:
             return {}, "MLflow start skipped: the run was already stopping"
+        kind = self.client_kind()
+        if step == "start":
+            self._start_kind = kind
         try:
-            lines, err, timed_out = (self._run_here if self.over_rest else self._run_child)(step, payload, deadline)
+            run = self._run_child if kind == "library" else self._run_here
+            lines, err, timed_out = run(step, payload, deadline, kind)
         except OSError as exc:
             return {}, f"MLflow {step}: could not start the client process: {exc}"
         done = [line["done"] for line in lines if "done" in line]
@@ -192,13 +216,14 @@ class MlflowTracker:
         if self._cancelled and step == "start" and not (result and result["ok"]):
             return created, f"MLflow start stopped after {elapsed:.1f} s: the run was stopping"
         if result and result["ok"]:
-            log.debug("MLflow step done", step=step, seconds=round(elapsed, 3), rest=self.over_rest)
+            log.debug("MLflow step done", step=step, seconds=round(elapsed, 3), client=kind)
             return result, None
         why = result["error"] if result else (err.strip().splitlines() or ["no result"])[-1]
         # What it created is reported even so: a run that exists must be closed at the end.
         return created, f"MLflow {step} failed after {elapsed:.1f} s ({', '.join(done) or 'nothing'} done): {why}"[:2000]
 
-    def _run_child(self, step: str, payload: dict[str, Any], deadline: float) -> tuple[list[dict[str, Any]], str, bool]:
+    def _run_child(self, step: str, payload: dict[str, Any], deadline: float,
+                   kind: str = "library") -> tuple[list[dict[str, Any]], str, bool]:
         """The step in ``python -m strategy_runner.tracking.mlflow``, killed with its group at the deadline."""
         proc = subprocess.Popen(
             [sys.executable, "-m", __name__, step], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -217,26 +242,32 @@ class MlflowTracker:
         self._child = None
         return [line for line in map(_json_line, out.splitlines()) if line], err or f"exit code {proc.returncode}", timed_out
 
-    def _run_here(self, step: str, payload: dict[str, Any], deadline: float) -> tuple[list[dict[str, Any]], str, bool]:
-        """The step over REST in a thread of this process; no request starts past the deadline
-        and each is bounded by the client's timeout, so the thread ends soon after it."""
-        from .rest import RestClient
+    def _run_here(self, step: str, payload: dict[str, Any], deadline: float,
+                  kind: str) -> tuple[list[dict[str, Any]], str, bool]:
+        """The step in a thread of this process, over REST or sqlite; no call starts past the
+        deadline and each is bounded (request timeout, busy timeout), so the thread ends soon after it."""
+        ends = time.monotonic() + deadline
+        if kind == "sqlite":
+            from .sqlite import SqliteClient
 
-        s = self.settings
-        client = RestClient(
-            # A request outlives the step's deadline: the step is cut by the join below, one way.
-            self.uri, timeout=deadline + 1.0, deadline=time.monotonic() + deadline,
-            username=s.mlflow_tracking_username,
-            password=s.mlflow_tracking_password.get_secret_value() if s.mlflow_tracking_password else None,
-            token=s.mlflow_tracking_token.get_secret_value() if s.mlflow_tracking_token else None)
-        self._rest_client = client
+            client: Any = SqliteClient(self.uri, deadline=ends)
+        else:
+            from .rest import RestClient
+
+            s = self.settings
+            client = RestClient(
+                # A request outlives the step's deadline: the step is cut by the join below, one way.
+                self.uri, timeout=deadline + 1.0, deadline=ends, username=s.mlflow_tracking_username,
+                password=s.mlflow_tracking_password.get_secret_value() if s.mlflow_tracking_password else None,
+                token=s.mlflow_tracking_token.get_secret_value() if s.mlflow_tracking_token else None)
+        self._client = client
         lines: list[dict[str, Any]] = []
         out = _Lines(lines)
         worker = threading.Thread(target=_run_step, args=(step, client, payload, out), name=f"mlflow-{step}",
                                   daemon=True)
         worker.start()
         worker.join(deadline)
-        self._rest_client = None
+        self._client = None
         return list(lines), "", worker.is_alive()
 
 
@@ -384,8 +415,9 @@ def _emit(line: dict[str, Any], out: Any) -> None:
 def _entities(client: Any) -> tuple[Any, Any, Any]:
     """(Metric, Param, RunTag) of the client at hand: the library's, or tracking/rest.py's."""
     from .rest import RestClient
+    from .sqlite import SqliteClient
 
-    if isinstance(client, RestClient):
+    if isinstance(client, (RestClient, SqliteClient)):
         from .rest import Metric, Param, RunTag
     else:
         from mlflow.entities import Metric, Param, RunTag
@@ -506,6 +538,8 @@ def _run_step(step: str, client: Any, payload: dict[str, Any], out: Any) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which goes on
         _emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}, out)
         return 1
+    finally:
+        getattr(client, "close", lambda: None)()  # the sqlite client's connection
     _emit({"ok": True, **result}, out)
     return 0
 
