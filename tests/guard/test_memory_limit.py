@@ -178,3 +178,11 @@ def test_the_constants_reproduce_the_recorded_calibration():
     for pairs, days, measured in est.CALIBRATION:
         modelled = max(est.FLOOR_MB, est.BASE_MB + est.MB_PER_100K_CANDLES * pairs * days * 288 / 100_000)
         assert modelled == pytest.approx(measured, rel=0.10), (pairs, days, measured)
+
+
+def test_the_mlflow_library_beside_the_start_raises_the_floor_only():
+    data = ROOT / "data"
+    small = est.estimate_peak(["BTC/USDT"], "5m", "20240101-20240201", "spot", data, beside_mb=230)
+    large = est.estimate_peak(PAIRS_80, "5m", "20240101-20250101", "spot", data, beside_mb=230)
+    assert small.mb == est.FLOOR_MB + 230
+    assert large.mb == est.estimate_peak(PAIRS_80, "5m", "20240101-20250101", "spot", data).mb  # gone by the peak

@@ -138,13 +138,19 @@ def test_tracker_failure_is_a_message_not_an_exception(tmp_path):
     assert message.startswith("MLflow run not recorded: MLflow start failed")
 
 
-def test_supervisor_never_imports_mlflow(tmp_path):
+def test_supervisor_never_imports_mlflow_nor_boto3_without_aws(tmp_path):
     code = (
         "import sys\n"
         "from strategy_runner import runner, adapters\n"
         "from strategy_runner.settings import load_settings\n"
         "adapters.build(load_settings())\n"
         "assert not [m for m in sys.modules if m == 'mlflow' or m.startswith('mlflow.')], 'mlflow imported'\n"
+        # Nor what a run without AWS does not need (measured: ~20 MiB each in the supervisor).
+        "from strategy_runner import s3_inputs\n"
+        "from strategy_runner.engine.data import needed_files\n"
+        "from strategy_runner.tracking import sqlite\n"
+        "needed_files(['BTC/USDT'], '5m', 'spot')\n"
+        "assert 'boto3' not in sys.modules and 'numpy' not in sys.modules, 'boto3 or numpy imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

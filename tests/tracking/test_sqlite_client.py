@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from strategy_runner.settings import load_settings
 from strategy_runner.tracking import sqlite as direct
-from strategy_runner.tracking.mlflow import MlflowTracker, _finish, _Lines, _start, experiment_id
+from strategy_runner.tracking.mlflow import LIBRARY_STEP_MB, MlflowTracker, _finish, _Lines, _start, experiment_id
 
 TABLES = ("experiments", "experiment_tags", "runs", "tags", "params", "metrics", "latest_metrics")
 HISTORY = [[1704067200000 + i * 3_600_000, 1000.0 + i] for i in range(50)]  # 2024: kept as given
@@ -147,6 +147,10 @@ def test_only_a_store_of_the_pinned_schema_is_written_directly(fresh_store, tmp_
     assert MlflowTracker(settings, uri).client_kind() == "sqlite"
     assert MlflowTracker(settings, old).client_kind() == "library"
     assert MlflowTracker(load_settings(RUN_ID="r", MLFLOW_CLIENT="library"), uri).client_kind() == "library"
+    # the memory estimate counts the library's child beside the start only where it runs
+    assert MlflowTracker(settings, uri).start_memory_mb() == 0
+    assert MlflowTracker(settings, f"sqlite:///{tmp_path / 'new.db'}").start_memory_mb() == LIBRARY_STEP_MB
+    assert MlflowTracker(settings, "http://127.0.0.1:5000").start_memory_mb() == 0
 
 
 def test_the_pinned_schema_is_the_installed_mlflow_head(fresh_store):

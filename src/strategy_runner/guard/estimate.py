@@ -3,24 +3,25 @@
 With engine.lean_memory the loop's rows are held compactly, so what grows with the candles
 is the indicator frames (every pair's at once, before the signals), then the rows' own
 columns; below that sits a floor of fixed costs: the supervisor, the worker's imports and
-Freqtrade's objects, and the MLflow child's start step (~230 MiB) running beside the
-worker's start-up. So
+Freqtrade's objects. So
 
-    peak MiB ~= max(FLOOR_MB, BASE_MB + MB_PER_100K_CANDLES * main candles / 100_000 (+ futures extras))
+    peak MiB ~= max(FLOOR_MB + beside, BASE_MB + MB_PER_100K_CANDLES * main candles / 100_000 (+ futures extras))
+
+where ``beside`` is what a tracking process adds beside the worker's start-up: the mlflow
+library's child when tracking goes through it (a new sqlite store, other stores; measured:
+a first run's 2 pair-year peak 602 MiB against 458 with the store written directly), else 0.
 
 CALIBRATION: ``bench/memory_guard.py --sizes 2,10,20,44 --plain-sizes 10,20,21,22``, then
-``--sizes 100 --no-plain`` (EmaCrossSpot, sample candles for N pairs x 2024, 5m,
-FAST_PRECISION on; peak = the status item's peak_memory_mb, supervisor + worker tree RSS
-sampled 4x a second, as the runtime guard sees it; 2 shared cores, load 1.0-2.0;
-2026-12-01). The least-squares line through the runs above the floor (10, 20, 44, 100
-pair-years) is 472.5 MiB + 11.85 MiB per pair-year (105,408 candles in 2024) = 11.24 MiB per
-100k candles; with the floor at 650 MiB (the 2 pair-year run: 663 MiB, set by MLflow's start
-step) the model is within 5 % of every point. The slope grows with size (6.8 MiB per
-pair-year from 10 to 20, 12.5 from 44 to 100) as the indicator phase takes over from the
-fixed costs after the loop. Not covered by this line, and above it: a strategy whose
-callbacks may read the analyzed frames (they stay in memory through the loop: ~14 MiB more
-per pair-year, more with heavy indicators), informative pairs, Freqtrade's own path
-(lean_memory not installed, as after an upgrade: ~60 MiB per pair-year more) and stock
+``--sizes 2,100 --no-plain`` (EmaCrossSpot, sample candles for N pairs x 2024, 5m,
+FAST_PRECISION on, the embedded MLflow store created beforehand; peak = the status item's
+peak_memory_mb, supervisor + worker tree RSS sampled 4x a second, as the runtime guard sees
+it; 2 shared cores, load 1.1-2.0; 2026-12-01 15:50-16:12 UTC). The least-squares line
+through 10, 20, 44 and 100 pair-years is 377.1 MiB + 13.1 MiB per pair-year (105,408 candles
+in 2024) = 12.43 MiB per 100k candles; with the floor at 460 MiB (the 2 pair-year run: 458
+MiB) the model is within 5 % of every point. Not covered by this line, and above it: a
+strategy whose callbacks may read the analyzed frames (they stay in memory through the loop:
+~14 MiB more per pair-year, more with heavy indicators), informative pairs, Freqtrade's own
+path (lean_memory not installed, as after an upgrade: ~60 MiB per pair-year more) and stock
 precision inference (FAST_PRECISION=false). The estimate is a floor for the refusal (which
 keeps a margin) and the runtime guard catches the rest.
 """
@@ -35,11 +36,11 @@ from ..engine.data import needed_files, parse_day, timeframe_delta
 
 #: (pairs, days of 5m candles, peak MiB measured) by bench/memory_guard.py.
 CALIBRATION: tuple[tuple[int, int, float], ...] = (
-    (2, 366, 663.3), (10, 366, 623.1), (20, 366, 691.2), (44, 366, 971.2), (100, 366, 1671.9),
+    (2, 366, 457.6), (10, 366, 530.2), (20, 366, 621.4), (44, 366, 946.5), (100, 366, 1695.9),
 )
-FLOOR_MB = 650.0  # the supervisor, the worker's start-up and MLflow's start step, together
-BASE_MB = 472.5  # where the line through the larger runs starts: imports, Freqtrade objects, the supervisor
-MB_PER_100K_CANDLES = 11.24
+FLOOR_MB = 460.0  # the supervisor and the worker's start-up, together
+BASE_MB = 377.1  # where the line through the larger runs starts: imports, Freqtrade objects, the supervisor
+MB_PER_100K_CANDLES = 12.43
 #: Futures runs also hold 1h mark candles and funding rates per pair (two hourly series:
 #: a sixth as many rows as 5m candles). Not calibrated separately: counted like main candles.
 FUTURES_EXTRA_ROW_WEIGHT = 1.0
@@ -119,8 +120,8 @@ def advice(estimate: MemoryEstimate, limit_mb: float) -> str:
     """What to change so the run fits under ``limit_mb``."""
     more = f"give the task more memory (about {estimate.mb * 1.15:.0f} MiB: ECS task memory / MEMORY_LIMIT_MB)"
     if limit_mb < FLOOR_MB:
-        return (f"no backtest fits under {limit_mb:.0f} MiB: the fixed costs alone (supervisor, imports, MLflow's "
-                f"start) are ~{FLOOR_MB:.0f} MiB, so at most 0 pair(s) over any range; {more}")
+        return (f"no backtest fits under {limit_mb:.0f} MiB: the fixed costs alone (supervisor, imports) "
+                f"are ~{FLOOR_MB:.0f} MiB, so at most 0 pair(s) over any range; {more}")
     per_pair = (estimate.mb - BASE_MB) / max(estimate.pairs, 1)
     room = max(limit_mb - BASE_MB, 0.0)
     fit_pairs = int(room // per_pair) if per_pair > 0 else estimate.pairs
