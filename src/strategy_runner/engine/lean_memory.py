@@ -259,12 +259,11 @@ def backtest_one_strategy(self: Any, strat: Any, data: dict[str, DataFrame], tim
 
 
 def _between_releases(stock: Any) -> Any:
-    """``stock`` with release_memory before and after it: each phase after the loop (the wallet
-    summary, the statistics, the export) would otherwise add its own peak to what the one
-    before left behind."""
+    """``stock`` with release_memory after it: each phase after the loop (the wallet summary,
+    the statistics, the export) would otherwise add its own peak to what the one before left
+    behind. (Once between two phases: each release costs ~0.06 s at 10 pair-years.)"""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        release_memory()
         try:
             return stock(*args, **kwargs)
         finally:

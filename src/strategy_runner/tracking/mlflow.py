@@ -519,9 +519,19 @@ def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     _emit({"done": f"status {payload['status']}"}, out)
     run_dir = Path(payload["run_dir"])
     files = [Path(f) for f in payload["files"] if Path(f).is_file()]
-    for path in files:
+
+    def log_artifact(path: Path) -> None:
         sub = path.parent.relative_to(run_dir).as_posix()
         client.log_artifact(run_id, str(path), artifact_path=None if sub == "." else sub)
+
+    if _entities(client)[0].__module__.startswith("mlflow"):  # the library's client: one at a time
+        for path in files:
+            log_artifact(path)
+    else:  # this package's clients: a request (or copy) per file, side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlflow-artifact") as pool:
+            list(pool.map(log_artifact, files))  # the first failure is raised here
     client.set_tag(run_id, "artifacts_logged", str(len(files)))
     _emit({"done": f"{len(files)} artifacts"}, out)
     return {"mlflow_run_id": run_id}

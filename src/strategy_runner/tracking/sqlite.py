@@ -23,6 +23,7 @@ import math
 import re
 import shutil
 import sqlite3
+import threading
 import time
 import urllib.parse
 import uuid
@@ -81,6 +82,7 @@ class SqliteClient:
         self.path = path
         self.deadline = deadline
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection; the finish step copies artifacts from threads
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -89,17 +91,18 @@ class SqliteClient:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("MLflow: out of time before the next write")
-        if self._db is None:
-            self._db = sqlite3.connect(self.path, timeout=remaining, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA foreign_keys = ON")
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._lock:
+            if self._db is None:
+                self._db = sqlite3.connect(self.path, timeout=remaining, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA foreign_keys = ON")
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         if self._db is not None:
