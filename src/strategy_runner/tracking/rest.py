@@ -19,6 +19,7 @@ import base64
 import json
 import mimetypes
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -71,6 +72,7 @@ class RestClient:
         self.deadline = deadline
         self.headers = {"User-Agent": "strategy-runner"}
         self._artifact_uris: dict[str, str] = {}
+        self._artifact_lock = threading.Lock()  # artifacts are logged from threads: one lookup per run
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         elif username and password:
@@ -172,9 +174,10 @@ class RestClient:
                             "(set MLFLOW_CLIENT=library)")
 
     def _artifact_uri(self, run_id: str) -> str:
-        if run_id not in self._artifact_uris:
-            self._artifact_uris[run_id] = self.get_run(run_id).info.artifact_uri
-        return self._artifact_uris[run_id]
+        with self._artifact_lock:
+            if run_id not in self._artifact_uris:
+                self._artifact_uris[run_id] = self.get_run(run_id).info.artifact_uri
+            return self._artifact_uris[run_id]
 
 
 def _run(raw: dict[str, Any]) -> SimpleNamespace:
