@@ -125,16 +125,16 @@ def test_the_runtime_guard_stops_a_strategy_that_allocates(env, runs):
 
 def test_preflight_refuses_a_run_that_clearly_cannot_fit(env, runs):
     run = runs(env, "too-big", STRATEGY="Plain", PAIRS="BTC/USDT,ETH/USDT,SOL/USDT",
-               TIMERANGE="20240101-20250101", MEMORY_LIMIT_MB="400")
+               TIMERANGE="20240101-20250101", MEMORY_LIMIT_MB="350")
     assert run.wait(timeout=60) == 5
     item = run.item()
     assert item["status"] == "FAILED" and item["error_type"] == "MemoryLimitExceeded"
     message = item["error_message"]
-    assert "estimated ~" in message and "3 pair(s) x 366 days" in message and "400 MiB (MEMORY_LIMIT_MB)" in message
+    assert "estimated ~" in message and "3 pair(s) x 366 days" in message and "350 MiB (MEMORY_LIMIT_MB)" in message
     assert "refused before loading any data" in message and "at most" in message and "more memory" in message
     assert "worker started" not in events(run) and not (run.run_dir / ".worker" / "progress.json").exists()
     estimate = float(message.split("estimated ~")[1].split(" MiB")[0])
-    assert estimate > REFUSE_FACTOR * 400
+    assert estimate > REFUSE_FACTOR * 350
 
 
 def test_the_worker_killed_from_outside_far_below_its_limit_is_not_called_memory(env, runs):
