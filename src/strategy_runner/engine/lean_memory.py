@@ -131,7 +131,7 @@ class CompactRows(Sequence):
             raise RuntimeError(f"row {i} was read and released already: the loop read backwards")
         if self._current is not None:  # one part's rows at a time
             start = self._current * CHUNK
-            self._rows[start:start + CHUNK] = [None] * len(self._rows[start:start + CHUNK])
+            self._rows[start:start + CHUNK] = [None] * min(CHUNK, self._len - start)
         rows = part.values.tolist() if self._release else _convert(part, self._headers)
         self._rows[part_no * CHUNK:part_no * CHUNK + len(rows)] = rows
         self._current = part_no

@@ -122,7 +122,7 @@ class MlflowTracker:
         self.mlflow_run_id = result.get("mlflow_run_id")
         self.attempt = int(result.get("attempt", 1))
         log.info("MLflow run started", mlflow_run_id=self.mlflow_run_id, attempt=self.attempt,
-                 experiment=s.experiment_name, uri=self.uri, client=self.client_kind())
+                 experiment=s.experiment_name, uri=self.uri, client=self._start_kind)
         return self.mlflow_run_id
 
     def finish(self, status: str, summary: dict[str, Any] | None, run_dir: Path) -> str | None:
@@ -415,12 +415,17 @@ def _emit(line: dict[str, Any], out: Any) -> None:
     out.flush()
 
 
-def _entities(client: Any) -> tuple[Any, Any, Any]:
-    """(Metric, Param, RunTag) of the client at hand: the library's, or tracking/rest.py's."""
+def _in_process(client: Any) -> bool:
+    """One of this package's clients (tracking/rest.py, tracking/sqlite.py), not the library's."""
     from .rest import RestClient
     from .sqlite import SqliteClient
 
-    if isinstance(client, (RestClient, SqliteClient)):
+    return isinstance(client, (RestClient, SqliteClient))
+
+
+def _entities(client: Any) -> tuple[Any, Any, Any]:
+    """(Metric, Param, RunTag) of the client at hand: the library's, or tracking/rest.py's."""
+    if _in_process(client):
         from .rest import Metric, Param, RunTag
     else:
         from mlflow.entities import Metric, Param, RunTag
@@ -526,14 +531,14 @@ def _finish(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
         sub = path.parent.relative_to(run_dir).as_posix()
         client.log_artifact(run_id, str(path), artifact_path=None if sub == "." else sub)
 
-    if _entities(client)[0].__module__.startswith("mlflow"):  # the library's client: one at a time
-        for path in files:
-            log_artifact(path)
-    else:  # this package's clients: a request (or copy) per file, side by side
+    if _in_process(client):  # a request (or copy) per file, side by side
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlflow-artifact") as pool:
             list(pool.map(log_artifact, files))  # the first failure is raised here
+    else:  # the library's client: one at a time
+        for path in files:
+            log_artifact(path)
     client.set_tag(run_id, "artifacts_logged", str(len(files)))
     _emit({"done": f"{len(files)} artifacts"}, out)
     return {"mlflow_run_id": run_id}

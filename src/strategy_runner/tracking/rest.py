@@ -165,19 +165,25 @@ class RestClient:
                 self._request("PUT", f"{track.scheme}://{parsed.netloc or track.netloc}/{urllib.parse.quote(path)}",
                               fh.read(),
                               mimetypes.guess_type(name)[0] or "application/octet-stream")
-        elif parsed.scheme in ("", "file"):  # a store this machine shares with the server
-            target = Path(urllib.parse.unquote(parsed.path)) / (artifact_path or "") / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local_path, target)
-        else:
-            raise RestError(f"artifact store {parsed.scheme}:// is not written without the mlflow library "
-                            "(set MLFLOW_CLIENT=library)")
+        else:  # a store this machine shares with the server
+            copy_artifact(root, local_path, artifact_path)
 
     def _artifact_uri(self, run_id: str) -> str:
         with self._artifact_lock:
             if run_id not in self._artifact_uris:
                 self._artifact_uris[run_id] = self.get_run(run_id).info.artifact_uri
             return self._artifact_uris[run_id]
+
+
+def copy_artifact(root: str, local_path: str, artifact_path: str | None) -> None:
+    """``local_path`` into a local (``file:`` or plain path) artifact root; any other store raises."""
+    parsed = urllib.parse.urlsplit(root)
+    if parsed.scheme not in ("", "file"):
+        raise RestError(f"artifact store {parsed.scheme}:// is not written without the mlflow library "
+                        "(set MLFLOW_CLIENT=library)")
+    target = Path(urllib.parse.unquote(parsed.path)) / (artifact_path or "") / Path(local_path).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(local_path, target)
 
 
 def _run(raw: dict[str, Any]) -> SimpleNamespace:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import shutil
 import sqlite3
 import threading
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from .rest import Metric, Param, RestError, RunTag, _run
+from .rest import Metric, Param, RestError, RunTag, _run, copy_artifact
 
 __all__ = ["SCHEMA_REVISION", "Metric", "Param", "RunTag", "SqliteClient", "writable"]
 
@@ -232,14 +231,7 @@ class SqliteClient:
                                "is_nan = excluded.is_nan", (key, value, ts, step, is_nan, run_id))
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
-        root = self.get_run(run_id).info.artifact_uri
-        parsed = urllib.parse.urlsplit(root)
-        if parsed.scheme not in ("", "file"):
-            raise RestError(f"artifact store {parsed.scheme}:// is not written without the mlflow library "
-                            "(set MLFLOW_CLIENT=library)")
-        target = Path(urllib.parse.unquote(parsed.path)) / (artifact_path or "") / Path(local_path).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local_path, target)
+        copy_artifact(self.get_run(run_id).info.artifact_uri, local_path, artifact_path)
 
     # --- reading -------------------------------------------------------------------------
     @staticmethod
