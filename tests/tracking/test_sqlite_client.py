@@ -15,7 +15,15 @@ from mlflow.tracking import MlflowClient
 
 from strategy_runner.settings import load_settings
 from strategy_runner.tracking import sqlite as direct
-from strategy_runner.tracking.mlflow import LIBRARY_STEP_MB, MlflowTracker, _finish, _Lines, _start, experiment_id
+from strategy_runner.tracking.mlflow import (
+    LIBRARY_STEP_MB,
+    MlflowTracker,
+    _finish,
+    _Lines,
+    _start,
+    experiment_id,
+    sweep_parent,
+)
 
 TABLES = ("experiments", "experiment_tags", "runs", "tags", "params", "metrics", "latest_metrics")
 HISTORY = [[1704067200000 + i * 3_600_000, 1000.0 + i] for i in range(50)]  # 2024: kept as given
@@ -178,6 +186,63 @@ def test_runs_racing_for_one_experiment_create_it_once(fresh_store, tmp_path):
     for t in threads:
         t.join(30)
     assert len(ids) == 4 and len(set(ids)) == 1
+
+
+class SearchedTogether:
+    """A client whose callers all finish their first search before any goes on: the
+    interleaving that gave CI two parent runs (each item searched before the other's existed)."""
+
+    def __init__(self, client, barrier: threading.Barrier, created: list[str]):
+        self._client, self._barrier, self._created, self._searched = client, barrier, created, False
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def search_runs(self, *args, **kwargs):
+        found = self._client.search_runs(*args, **kwargs)
+        if not self._searched:
+            self._searched = True
+            self._barrier.wait(30)
+        return found
+
+    def create_run(self, experiment_id, run_name=None, tags=None):
+        run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
+        if (tags or {}).get("sweep_parent"):
+            self._created.append(run.info.run_id)
+        return run
+
+
+def test_sweep_items_racing_create_one_parent_run(fresh_store, tmp_path, monkeypatch):
+    uri = store(fresh_store, tmp_path / "s")
+    exp = experiment_id(ours(uri), "exp")
+    barrier, created, parents = threading.Barrier(4), [], []
+
+    def item():
+        client = ours(uri)
+        parents.append(sweep_parent(SearchedTogether(client, barrier, created), exp, "sweep-1"))
+        client.close()
+
+    threads = [threading.Thread(target=item) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(created) == 1 and parents == created * 4
+    reader = library(uri, monkeypatch)
+    run = reader.get_run(created[0])
+    assert run.info.status == "FINISHED" and run.info.lifecycle_stage == "active"
+    assert reader.get_experiment_by_name(f".sweep-parent-lock/{exp}/sweep-1").lifecycle_stage == "deleted"
+    assert sweep_parent(ours(uri), exp, "sweep-1") == created[0]  # a retried item finds it
+
+
+def test_a_sweep_lock_left_by_an_ended_item_is_waited_out(fresh_store, tmp_path):
+    uri = store(fresh_store, tmp_path / "s")
+    client = ours(uri)
+    exp = experiment_id(client, "exp")
+    client.create_experiment(f".sweep-parent-lock/{exp}/sweep-1")  # its holder died before the parent
+    parent = sweep_parent(client, exp, "sweep-1", wait_seconds=0.3)
+    found = client.search_runs([exp], "tags.sweep_id = 'sweep-1' and tags.sweep_parent = 'true'")
+    assert [r.info.run_id for r in found] == [parent]
 
 
 def test_no_call_starts_after_the_deadline(fresh_store, tmp_path):

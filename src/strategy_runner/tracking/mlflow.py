@@ -476,22 +476,44 @@ def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     return {"mlflow_run_id": run.info.run_id, "attempt": attempt, "reused": bool(previous)}
 
 
-def sweep_parent(client: Any, exp_id: str, sweep_id: str) -> str:
-    """The sweep's parent run, created by whichever item comes first. It holds no backtest of its
-    own, so it is FINISHED at once; two items creating it together keep the older one."""
+PARENT_WAIT_SECONDS = 20.0
+
+
+def sweep_parent(client: Any, exp_id: str, sweep_id: str, wait_seconds: float = PARENT_WAIT_SECONDS) -> str:
+    """The sweep's parent run, created once by the item that takes the sweep's lock first.
+
+    The lock is an experiment named after the sweep: MLflow refuses a second experiment of a
+    name, even a deleted one, and that is the only atomic step every store offers. (Creating
+    the parent and keeping the oldest was not enough: an item that searched before another's
+    parent existed kept its own.) The parent holds no backtest of its own, so it is FINISHED
+    at once; the lock is deleted then, out of the experiment list, its name still taken."""
     query = f"tags.sweep_id = '{sweep_id}' and tags.sweep_parent = 'true'"
 
     def found() -> list[Any]:
         return client.search_runs([exp_id], filter_string=query, order_by=["attributes.start_time ASC"], max_results=5)
 
+    if parents := found():
+        return parents[0].info.run_id
+    try:
+        lock = client.create_experiment(f".sweep-parent-lock/{exp_id}/{sweep_id}")
+    except Exception as exc:  # MlflowException or rest.RestError, both with error_code
+        if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+            raise
+        lock = None
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:  # the lock's holder is creating the parent
+            time.sleep(0.05)
+            if parents := found():
+                return parents[0].info.run_id
+        # The holder ended before creating it: create it here, and keep the oldest if two did.
+    mine = client.create_run(exp_id, run_name=sweep_id, tags={"sweep_id": sweep_id, "sweep_parent": "true"})
+    client.set_terminated(mine.info.run_id, status="FINISHED")
+    if lock is not None:
+        client.delete_experiment(lock)
+        return mine.info.run_id
     parents = found()
-    if not parents:
-        mine = client.create_run(exp_id, run_name=sweep_id, tags={"sweep_id": sweep_id, "sweep_parent": "true"})
-        client.set_terminated(mine.info.run_id, status="FINISHED")
-        parents = found()
-        for extra in parents[1:]:
-            if extra.info.run_id == mine.info.run_id:
-                client.delete_run(mine.info.run_id)
+    if parents[0].info.run_id != mine.info.run_id:
+        client.delete_run(mine.info.run_id)
     return parents[0].info.run_id
 
 

@@ -117,6 +117,9 @@ class RestClient:
     def create_experiment(self, name: str) -> str:
         return self._call("POST", "experiments/create", {"name": name})["experiment_id"]
 
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._call("POST", "experiments/delete", {"experiment_id": experiment_id})
+
     def create_run(self, experiment_id: str, run_name: str | None = None, tags: dict[str, str] | None = None):
         payload = {"experiment_id": experiment_id, "start_time": int(time.time() * 1000),
                    "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],

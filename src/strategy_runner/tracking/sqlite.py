@@ -129,6 +129,13 @@ class SqliteClient:
             raise RestError(f"Experiment(name={name}) already exists: {exc}", "RESOURCE_ALREADY_EXISTS") from None
         return str(exp_id)
 
+    def delete_experiment(self, experiment_id: str) -> None:  # only an experiment without runs, here
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM runs WHERE experiment_id = ? LIMIT 1", (experiment_id,)).fetchone():
+                raise RestError(f"experiment {experiment_id} has runs: not deleted here", "INVALID_STATE")
+            db.execute("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? "
+                       "WHERE experiment_id = ? AND lifecycle_stage = 'active'", (_now_ms(), experiment_id))
+
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, experiment_id: str, run_name: str | None = None, tags: dict[str, str] | None = None):
         tags = {k: str(v) for k, v in (tags or {}).items()}
