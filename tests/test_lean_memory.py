@@ -3,6 +3,7 @@ of Freqtrade's own path."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -44,6 +45,7 @@ def stock_backtesting(monkeypatch):
     stock = lean_memory._targets()
     monkeypatch.setattr(backtesting.Backtesting, "_get_ohlcv_as_lists", stock["_get_ohlcv_as_lists"])
     monkeypatch.setattr(backtesting.Backtesting, "backtest_one_strategy", stock["backtest_one_strategy"])
+    monkeypatch.setattr(backtesting.Backtesting, "validate_row", stock["validate_row"])
     for name, func in lean_memory._exports().items():
         monkeypatch.setattr(backtesting, name, func)
     return backtesting
@@ -68,6 +70,8 @@ def test_install_patches_and_refuses_another_freqtrade(stock_backtesting, monkey
         assert bt._get_ohlcv_as_lists is stock_lists
     assert lean_memory.install() is True
     assert bt._get_ohlcv_as_lists is lean_memory._get_ohlcv_as_lists
+    assert bt.validate_row is lean_memory.validate_row
+    assert gc.get_threshold()[2] == lean_memory.FULL_COLLECTION_EVERY
     assert stock_backtesting.store_backtest_results.__wrapped__ is lean_memory._exports()["store_backtest_results"]
     assert lean_memory.install() is True  # twice in one process: still wraps the stock functions once
     assert stock_backtesting.store_backtest_results.__wrapped__ is lean_memory._exports()["store_backtest_results"]
@@ -202,6 +206,36 @@ def test_edge_frames_equal_the_stock_conversion(name, frames):
     for pair in frames:
         _assert_same_rows(got[pair], expected[pair])
         assert bool(got[pair]) == bool(expected[pair])
+
+
+@pytest.mark.parametrize("release", [False, True], ids=["frames kept", "frames released"])
+def test_validate_row_gives_the_stock_answer_for_every_row_and_time(release, monkeypatch):
+    """A pair starting late and ending early: before, at and between its candles, past its end."""
+    from freqtrade.configuration import TimeRange
+
+    frames = {"A/USDT": _signals(_frame(3000, start="2024-01-02 10:00"), "shorts and string tags"),
+              "B/USDT": _signals(_frame(3000, start="2024-01-02 10:00", seed=1).set_axis([0] * 2 + list(range(2, 3000))),
+                                 "int")}  # a duplicate label: stock lists, the stock comparison
+    monkeypatch.setattr(lean_memory, "no_code_in_loop", lambda _bt: release)
+    bt = _Backtesting(24)
+    bt.timerange = TimeRange.parse_timerange("20240101-20240120")
+    data = lean_memory._get_ohlcv_as_lists(bt, {p: f.copy() for p, f in frames.items()})
+    assert data["A/USDT"].dates_us is not None and isinstance(data["B/USDT"], list)
+    stock = lean_memory._targets()["validate_row"]
+    dates = pd.date_range("2024-01-02 09:00", "2024-01-13", freq="150s", tz="UTC").to_pydatetime()
+    for pair, rows in data.items():
+        for row_index in range(0, len(rows) + 2, 7):
+            for current_time in dates[row_index // 2::97]:  # past and ahead of the row's own date
+                got = lean_memory.validate_row(bt, data, pair, row_index, current_time)
+                assert got == stock(bt, data, pair, row_index, current_time), (pair, row_index, current_time)
+
+
+def test_dates_are_compared_in_microseconds_only_when_that_is_exact():
+    date = pd.Series(pd.date_range("2024-01-01", periods=3, freq="5min", tz="Europe/Berlin"))
+    assert list(lean_memory._dates_us(date)) == [int(t.timestamp()) * 1_000_000 for t in date]
+    assert lean_memory._dates_us(date.dt.tz_localize(None)) is None  # naive: the stock comparison raises
+    assert lean_memory._dates_us(pd.Series([pd.Timestamp("2024-01-01 00:00:00.0000001", tz="UTC")])) is None
+    assert lean_memory._dates_us(pd.Series([pd.NaT, date[0]], dtype=date.dtype)) is None
 
 
 def test_released_rows_are_read_forward_and_a_backward_read_fails_loudly():

@@ -116,8 +116,12 @@ def run(spec: EngineSpec, *, on_progress: Callable[[str, float], None], stop: Ca
         install_fast_precision()
         install_fast_trade_value()
     from .lean_memory import install as install_lean_memory
+    from .phase_progress import install as install_phase_progress
+    from .strategy_calls import install as install_strategy_calls
 
     install_lean_memory()
+    install_phase_progress()
+    install_strategy_calls()
 
     export_dir = spec.work_dir / "backtest_results"
     export_dir.mkdir(parents=True, exist_ok=True)
