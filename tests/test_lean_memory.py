@@ -220,7 +220,7 @@ def test_validate_row_gives_the_stock_answer_for_every_row_and_time(release, mon
     bt = _Backtesting(24)
     bt.timerange = TimeRange.parse_timerange("20240101-20240120")
     data = lean_memory._get_ohlcv_as_lists(bt, {p: f.copy() for p, f in frames.items()})
-    assert data["A/USDT"].dates_us is not None and isinstance(data["B/USDT"], list)
+    assert isinstance(data["A/USDT"], lean_memory.CompactRows) and isinstance(data["B/USDT"], list)
     stock = lean_memory._targets()["validate_row"]
     dates = pd.date_range("2024-01-02 09:00", "2024-01-13", freq="150s", tz="UTC").to_pydatetime()
     for pair, rows in data.items():
@@ -228,6 +228,8 @@ def test_validate_row_gives_the_stock_answer_for_every_row_and_time(release, mon
             for current_time in dates[row_index // 2::97]:  # past and ahead of the row's own date
                 got = lean_memory.validate_row(bt, data, pair, row_index, current_time)
                 assert got == stock(bt, data, pair, row_index, current_time), (pair, row_index, current_time)
+        if pair == "A/USDT":  # the comparison in microseconds was the one made
+            assert rows.part_dates is not None and rows.part_start == lean_memory.CHUNK
 
 
 def test_dates_are_compared_in_microseconds_only_when_that_is_exact():
