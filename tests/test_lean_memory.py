@@ -228,16 +228,22 @@ def test_validate_row_gives_the_stock_answer_for_every_row_and_time(release, mon
             for current_time in dates[row_index // 2::97]:  # past and ahead of the row's own date
                 got = lean_memory.validate_row(bt, data, pair, row_index, current_time)
                 assert got == stock(bt, data, pair, row_index, current_time), (pair, row_index, current_time)
-        if pair == "A/USDT":  # the comparison in microseconds was the one made
-            assert rows.part_dates is not None and rows.part_start == lean_memory.CHUNK
 
 
-def test_dates_are_compared_in_microseconds_only_when_that_is_exact():
-    date = pd.Series(pd.date_range("2024-01-01", periods=3, freq="5min", tz="Europe/Berlin"))
-    assert list(lean_memory._dates_us(date)) == [int(t.timestamp()) * 1_000_000 for t in date]
-    assert lean_memory._dates_us(date.dt.tz_localize(None)) is None  # naive: the stock comparison raises
-    assert lean_memory._dates_us(pd.Series([pd.Timestamp("2024-01-01 00:00:00.0000001", tz="UTC")])) is None
-    assert lean_memory._dates_us(pd.Series([pd.NaT, date[0]], dtype=date.dtype)) is None
+def test_validate_row_compares_other_dates_the_stock_way():
+    """Naive dates (the stock comparison raises), a datetime subclass, sub-microsecond dates."""
+    from datetime import datetime, timezone
+
+    stock = lean_memory._targets()["validate_row"]
+    aware = pd.Timestamp("2024-01-01 00:05:00.0000001", tz="UTC")
+    now = datetime(2024, 1, 1, 0, 5, tzinfo=timezone.utc)
+    for date, current_time in [(aware, now), (aware, pd.Timestamp(now)), (aware.floor("min"), now),
+                               (aware.tz_convert("Asia/Tokyo"), now), (aware.floor("us").to_pydatetime(), now)]:
+        data = {"A": [[date, 1.0]]}
+        assert (lean_memory.validate_row(None, data, "A", 0, current_time)
+                == stock(None, data, "A", 0, current_time)), (date, current_time)
+    with pytest.raises(TypeError):
+        lean_memory.validate_row(None, {"A": [[aware.tz_localize(None), 1.0]]}, "A", 0, now)
 
 
 def test_released_rows_are_read_forward_and_a_backward_read_fails_loudly():
