@@ -14,7 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
+# structlog imports rich, when installed, for pretty tracebacks: ~70 ms of every run's start
+# before RUNNING (-X importtime). Tracebacks are rendered without it (below), so it is kept
+# out of the import; Freqtrade's own import of rich, in the worker, is unaffected.
+_rich = sys.modules.setdefault("rich", None)  # type: ignore[arg-type]  # None: an ImportError
+try:
+    import structlog
+finally:
+    if _rich is None:
+        del sys.modules["rich"]
 
 # user:password@ (or user@) inside any URI: http://u:p@host, postgresql://u:p@db, s3 presigned-less.
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@'\"<>]+(?::[^/\s@'\"<>]*)?@")
@@ -63,15 +71,20 @@ class _RunLogHandler(logging.FileHandler):
             super().emit(record)
 
 
+#: structlog's dict_tracebacks, the same whether or not rich was imported first.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(use_rich=False))
+
+
 def _formatter(json_lines: bool) -> logging.Formatter:
     renderer = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                           exception_formatter=structlog.dev.plain_traceback)
     )
     processors = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if json_lines:
-        processors.append(structlog.processors.dict_tracebacks)
+        processors.append(_DICT_TRACEBACKS)
     processors.append(_redact_event)  # last before rendering: tracebacks included
     return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processors=[*processors, renderer])
 

@@ -151,6 +151,7 @@ def test_supervisor_never_imports_mlflow_nor_boto3_without_aws(tmp_path):
         "from strategy_runner.tracking import sqlite\n"
         "needed_files(['BTC/USDT'], '5m', 'spot')\n"
         "assert 'boto3' not in sys.modules and 'numpy' not in sys.modules, 'boto3 or numpy imported'\n"
+        "assert 'rich' not in sys.modules, 'rich imported (by structlog: ~70 ms before RUNNING)'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
