@@ -22,6 +22,7 @@ from strategy_runner.tracking.mlflow import (
     _Lines,
     _start,
     experiment_id,
+    sweep_lock_name,
     sweep_parent,
 )
 
@@ -219,7 +220,7 @@ def test_sweep_items_racing_create_one_parent_run(fresh_store, tmp_path, monkeyp
 
     def item():
         client = ours(uri)
-        parents.append(sweep_parent(SearchedTogether(client, barrier, created), exp, "sweep-1"))
+        parents.append(sweep_parent(SearchedTogether(client, barrier, created), exp, "exp", "sweep-1"))
         client.close()
 
     threads = [threading.Thread(target=item) for _ in range(4)]
@@ -231,16 +232,33 @@ def test_sweep_items_racing_create_one_parent_run(fresh_store, tmp_path, monkeyp
     reader = library(uri, monkeypatch)
     run = reader.get_run(created[0])
     assert run.info.status == "FINISHED" and run.info.lifecycle_stage == "active"
-    assert reader.get_experiment_by_name(f".sweep-parent-lock/{exp}/sweep-1").lifecycle_stage == "deleted"
-    assert sweep_parent(ours(uri), exp, "sweep-1") == created[0]  # a retried item finds it
+    assert reader.get_experiment_by_name(sweep_lock_name("exp", "sweep-1")).lifecycle_stage == "deleted"
+    assert sweep_parent(ours(uri), exp, "exp", "sweep-1") == created[0]  # a retried item finds it
 
 
 def test_a_sweep_lock_left_by_an_ended_item_is_waited_out(fresh_store, tmp_path):
     uri = store(fresh_store, tmp_path / "s")
     client = ours(uri)
     exp = experiment_id(client, "exp")
-    client.create_experiment(f".sweep-parent-lock/{exp}/sweep-1")  # its holder died before the parent
-    parent = sweep_parent(client, exp, "sweep-1", wait_seconds=0.3)
+    client.create_experiment(sweep_lock_name("exp", "sweep-1"))  # its holder died before the parent
+    parent = sweep_parent(client, exp, "exp", "sweep-1", wait_seconds=0.3)
+    found = client.search_runs([exp], "tags.sweep_id = 'sweep-1' and tags.sweep_parent = 'true'")
+    assert [r.info.run_id for r in found] == [parent]
+
+
+def test_a_store_refusing_the_lock_name_still_gets_one_parent(fresh_store, tmp_path):
+    from strategy_runner.tracking.rest import RestError
+
+    class NoSuchName(direct.SqliteClient):  # as a workspace whose experiment names are paths
+        def create_experiment(self, name):
+            if "parent run lock" in name:
+                raise RestError(f"invalid experiment name {name!r}", "INVALID_PARAMETER_VALUE")
+            return super().create_experiment(name)
+
+    client = NoSuchName(store(fresh_store, tmp_path / "s"), deadline=time.monotonic() + 60)
+    exp = experiment_id(client, "exp")
+    parent = sweep_parent(client, exp, "exp", "sweep-1")
+    assert sweep_parent(client, exp, "exp", "sweep-1") == parent
     found = client.search_runs([exp], "tags.sweep_id = 'sweep-1' and tags.sweep_parent = 'true'")
     assert [r.info.run_id for r in found] == [parent]
 

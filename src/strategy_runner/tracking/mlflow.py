@@ -472,7 +472,7 @@ def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
     _emit({"mlflow_run_id": run.info.run_id, "attempt": attempt}, out)
     tags["attempt"] = str(attempt)
     if payload.get("sweep_id"):  # MLflow draws a sweep's items under one parent run
-        tags["mlflow.parentRunId"] = sweep_parent(client, exp_id, payload["sweep_id"])
+        tags["mlflow.parentRunId"] = sweep_parent(client, exp_id, payload["experiment"], payload["sweep_id"])
     client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     _emit({"done": "run"}, out)
     return {"mlflow_run_id": run.info.run_id, "attempt": attempt, "reused": bool(previous)}
@@ -481,14 +481,21 @@ def _start(client: Any, payload: dict[str, Any], out: Any) -> dict[str, Any]:
 PARENT_WAIT_SECONDS = 20.0
 
 
-def sweep_parent(client: Any, exp_id: str, sweep_id: str, wait_seconds: float = PARENT_WAIT_SECONDS) -> str:
+def sweep_lock_name(experiment: str, sweep_id: str) -> str:
+    """The experiment that locks a sweep's parent run: beside the sweep's own experiment."""
+    return f"{experiment} (sweep {sweep_id}: parent run lock)"
+
+
+def sweep_parent(client: Any, exp_id: str, experiment: str, sweep_id: str,
+                 wait_seconds: float = PARENT_WAIT_SECONDS) -> str:
     """The sweep's parent run, created once by the item that takes the sweep's lock first.
 
     The lock is an experiment named after the sweep: MLflow refuses a second experiment of a
     name, even a deleted one, and that is the only atomic step every store offers. (Creating
     the parent and keeping the oldest was not enough: an item that searched before another's
     parent existed kept its own.) The parent holds no backtest of its own, so it is FINISHED
-    at once; the lock is deleted then, out of the experiment list, its name still taken."""
+    at once; the lock is deleted then, out of the experiment list, its name still taken. A
+    store that refuses the lock's name gets the parent without it."""
     query = f"tags.sweep_id = '{sweep_id}' and tags.sweep_parent = 'true'"
 
     def found() -> list[Any]:
@@ -496,18 +503,18 @@ def sweep_parent(client: Any, exp_id: str, sweep_id: str, wait_seconds: float = 
 
     if parents := found():
         return parents[0].info.run_id
+    lock = None
     try:
-        lock = client.create_experiment(f".sweep-parent-lock/{exp_id}/{sweep_id}")
-    except Exception as exc:  # MlflowException or rest.RestError, both with error_code
-        if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
-            raise
-        lock = None
-        deadline = time.monotonic() + wait_seconds
-        while time.monotonic() < deadline:  # the lock's holder is creating the parent
-            time.sleep(0.05)
-            if parents := found():
-                return parents[0].info.run_id
-        # The holder ended before creating it: create it here, and keep the oldest if two did.
+        lock = client.create_experiment(sweep_lock_name(experiment, sweep_id))
+    except Exception as exc:  # noqa: BLE001 - MlflowException or rest.RestError, both with error_code
+        if getattr(exc, "error_code", None) == "RESOURCE_ALREADY_EXISTS":
+            deadline = time.monotonic() + wait_seconds
+            while time.monotonic() < deadline:  # the lock's holder is creating the parent
+                time.sleep(0.05)
+                if parents := found():
+                    return parents[0].info.run_id
+        # No lock (the holder ended before creating the parent, or no such name here): create
+        # it, and keep the oldest if two did.
     mine = client.create_run(exp_id, run_name=sweep_id, tags={"sweep_id": sweep_id, "sweep_parent": "true"})
     client.set_terminated(mine.info.run_id, status="FINISHED")
     if lock is not None:
