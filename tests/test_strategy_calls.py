@@ -35,10 +35,11 @@ class Strategy:
 
 
 def test_the_checked_source_is_the_installed_freqtrade():
-    """Fails on a Freqtrade upgrade that changes the wrapper: prove it again, then update SOURCE_SHA256."""
+    """Fails on a Freqtrade upgrade that changes the wrapper: prove it again, then update SOURCES."""
     from freqtrade.strategy import strategy_wrapper
 
-    assert strategy_calls.source_sha256(strategy_wrapper.strategy_safe_wrapper) == strategy_calls.SOURCE_SHA256
+    assert (strategy_calls.source_sha256(strategy_wrapper.strategy_safe_wrapper)
+            == strategy_calls.SOURCES["strategy_safe_wrapper"])
 
 
 def test_callers_use_the_reused_wrappers_once_installed(installed):
@@ -94,7 +95,7 @@ def test_not_installed_over_another_freqtrade_or_someone_elses_patch(monkeypatch
         m.setattr(freqtrade, "__version__", "2099.1")
         assert strategy_calls.install() is False
     with monkeypatch.context() as m:
-        m.setattr(strategy_calls, "SOURCE_SHA256", "0" * 64)
+        m.setitem(strategy_calls.SOURCES, "strategy_safe_wrapper", "0" * 64)
         assert strategy_calls.install() is False
     with monkeypatch.context() as m:
         m.setattr(backtesting, "strategy_safe_wrapper", lambda f, *a, **k: f)

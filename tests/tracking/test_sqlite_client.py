@@ -169,6 +169,15 @@ def test_the_pinned_schema_is_the_installed_mlflow_head(fresh_store):
         assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == direct.SCHEMA_REVISION
 
 
+def together(target, n: int) -> None:
+    """``target`` in ``n`` threads at once, all joined."""
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+
 def test_runs_racing_for_one_experiment_create_it_once(fresh_store, tmp_path):
     uri = store(fresh_store, tmp_path / "s")
     name = f"race-{uuid.uuid4().hex[:6]}"
@@ -181,11 +190,7 @@ def test_runs_racing_for_one_experiment_create_it_once(fresh_store, tmp_path):
         ids.append(experiment_id(client, name))
         client.close()
 
-    threads = [threading.Thread(target=go) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    together(go, 4)
     assert len(ids) == 4 and len(set(ids)) == 1
 
 
@@ -223,11 +228,7 @@ def test_sweep_items_racing_create_one_parent_run(fresh_store, tmp_path, monkeyp
         parents.append(sweep_parent(SearchedTogether(client, barrier, created), exp, "exp", "sweep-1"))
         client.close()
 
-    threads = [threading.Thread(target=item) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    together(item, 4)
     assert len(created) == 1 and parents == created * 4
     reader = library(uri, monkeypatch)
     run = reader.get_run(created[0])

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import hashlib
-import inspect
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -44,6 +42,7 @@ from typing import Any
 from pandas import DataFrame, Timestamp
 
 from ..logs import get_logger
+from .offline import source_sha256, unproven
 
 log = get_logger(__name__)
 
@@ -370,10 +369,6 @@ def _exports() -> dict[str, Any]:
             "store_backtest_results": bt_storage.store_backtest_results}
 
 
-def source_sha256(func: Any) -> str:
-    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
-
-
 #: The stock sources this seam was proven against (freqtrade 2026.9).
 SOURCES: dict[str, str] = {
     "_get_ohlcv_as_lists": "b8168aa844d5b3666ffb1ac3d8dc9839536efc58fa720213d21729d22a1d6e38",
@@ -399,22 +394,16 @@ SOURCES: dict[str, str] = {
 
 def install() -> bool:
     """Make Backtesting use the compact path. False (stock path kept) on any mismatch."""
-    import freqtrade
     from freqtrade.data.converter import converter
     from freqtrade.optimize import backtesting
 
-    from .offline import PINNED_FREQTRADE
-
-    reason = None
-    if freqtrade.__version__ != PINNED_FREQTRADE:
-        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
-    elif backtesting.trim_dataframes is not converter.trim_dataframes:
+    reason = unproven(SOURCES, _targets)
+    if reason is None and backtesting.trim_dataframes is not converter.trim_dataframes:
         reason = "freqtrade.optimize.backtesting.trim_dataframes is not the stock function"
-    elif any(stock not in (getattr(backtesting, name), getattr(getattr(backtesting, name), "__wrapped__", None))
-             for name, stock in _exports().items()):
+    elif reason is None and any(
+            stock not in (getattr(backtesting, name), getattr(getattr(backtesting, name), "__wrapped__", None))
+            for name, stock in _exports().items()):
         reason = "freqtrade.optimize.backtesting's statistics or export is not the stock function"
-    elif changed := [name for name, func in _targets().items() if source_sha256(func) != SOURCES.get(name)]:
-        reason = "freqtrade changed since the compact path was proven: " + ", ".join(changed)
     if reason:
         log.warning("lean memory path not installed; using freqtrade's own", reason=reason)
         return False

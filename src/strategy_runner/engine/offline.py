@@ -10,13 +10,32 @@ upgrade that moves the seam.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
 
 PINNED_FREQTRADE = "2026.9"
+
+
+def source_sha256(func: Any) -> str:
+    """What a seam pins a Freqtrade function with: the hash of its source."""
+    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
+
+
+def unproven(proven: dict[str, str], functions: Callable[[], dict[str, Any]]) -> str | None:
+    """Why a seam proven against the pinned Freqtrade must not be installed here (another
+    version, or the functions whose source changed), or None. ``functions`` is called only
+    for the pinned version (another may not have them)."""
+    import freqtrade
+
+    if freqtrade.__version__ != PINNED_FREQTRADE:
+        return f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
+    changed = [name for name, func in functions().items() if source_sha256(func) != proven.get(name)]
+    return "freqtrade changed since the seam was proven: " + ", ".join(changed) if changed else None
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:

@@ -14,13 +14,14 @@ tests/test_phase_progress.py proves the callback sees what it sees with rich.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 from ..logs import get_logger
+from .offline import source_sha256, unproven
+
+__all__ = ["SOURCES", "CallbackProgress", "get_progress_tracker", "install", "source_sha256"]
 
 log = get_logger(__name__)
 
@@ -80,10 +81,6 @@ def _targets() -> dict[str, Any]:
             "_increment_progress": bt._increment_progress, "start": bt.start}
 
 
-def source_sha256(func: Any) -> str:
-    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
-
-
 #: The stock sources this was proven against (freqtrade 2026.9).
 SOURCES: dict[str, str] = {
     "get_progress_tracker": "54ec7bcfeef36c861898ac9b0a2806ce82179202eb1d0d2e8fe2f991ef675423",
@@ -97,16 +94,9 @@ SOURCES: dict[str, str] = {
 
 def install() -> bool:
     """Make Backtesting report progress through CallbackProgress. False (rich kept) on a mismatch."""
-    import freqtrade
     from freqtrade.optimize import backtesting
 
-    from .offline import PINNED_FREQTRADE
-
-    reason = None
-    if freqtrade.__version__ != PINNED_FREQTRADE:
-        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
-    elif changed := [name for name, func in _targets().items() if source_sha256(func) != SOURCES.get(name)]:
-        reason = "freqtrade changed since the callback progress was proven: " + ", ".join(changed)
+    reason = unproven(SOURCES, _targets)
     if reason:
         log.warning("callback progress not installed; using rich's", reason=reason)
         return False

@@ -17,19 +17,20 @@ it still hold the stock function (tests/test_strategy_calls.py).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 from types import MethodType
 from typing import Any
 
 from ..logs import get_logger
+from .offline import source_sha256, unproven
+
+__all__ = ["CALLERS", "SOURCES", "install", "source_sha256", "strategy_safe_wrapper"]
 
 log = get_logger(__name__)
 
 #: The modules calling strategy callbacks during a backtest, by the name they import.
 CALLERS = ("freqtrade.strategy.interface", "freqtrade.optimize.backtesting")
 #: The stock source this was proven against (freqtrade 2026.9).
-SOURCE_SHA256 = "73cf073f1da67ee0b6ee8eef9e0f8a190cc8c0d1799fd78e91311e5e83512d38"
+SOURCES = {"strategy_safe_wrapper": "73cf073f1da67ee0b6ee8eef9e0f8a190cc8c0d1799fd78e91311e5e83512d38"}
 
 _stock: Any = None
 _made: dict[tuple, Any] = {}
@@ -47,28 +48,17 @@ def strategy_safe_wrapper(f: Any, message: str = "", default_retval: Any = None,
     return wrapper
 
 
-def source_sha256(func: Any) -> str:
-    return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
-
-
 def install() -> bool:
     """Reuse the wrappers. False (Freqtrade's own kept) on any mismatch."""
     global _stock
     import importlib
 
-    import freqtrade
     from freqtrade.strategy import strategy_wrapper
-
-    from .offline import PINNED_FREQTRADE
 
     stock = _stock or strategy_wrapper.strategy_safe_wrapper
     modules = [importlib.import_module(name) for name in CALLERS]
-    reason = None
-    if freqtrade.__version__ != PINNED_FREQTRADE:
-        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
-    elif source_sha256(stock) != SOURCE_SHA256:
-        reason = "freqtrade's strategy_safe_wrapper changed since the reuse was proven"
-    elif any(m.strategy_safe_wrapper not in (stock, strategy_safe_wrapper) for m in modules):
+    reason = unproven(SOURCES, lambda: {"strategy_safe_wrapper": stock})
+    if reason is None and any(m.strategy_safe_wrapper not in (stock, strategy_safe_wrapper) for m in modules):
         reason = "a module calling strategy callbacks holds another strategy_safe_wrapper"
     if reason:
         log.warning("strategy callback wrappers not reused; using freqtrade's own", reason=reason)
