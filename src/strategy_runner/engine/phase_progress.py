@@ -102,4 +102,5 @@ def install() -> bool:
         return False
     _STOCK.setdefault("get_progress_tracker", backtesting.get_progress_tracker)
     backtesting.get_progress_tracker = get_progress_tracker
+    log.info("progress reported without rich (engine.phase_progress)")
     return True

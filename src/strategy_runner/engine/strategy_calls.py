@@ -66,4 +66,5 @@ def install() -> bool:
     _stock = stock
     for module in modules:
         module.strategy_safe_wrapper = strategy_safe_wrapper
+    log.info("strategy callback wrappers made once (engine.strategy_calls)")
     return True
