@@ -420,7 +420,7 @@ def install() -> bool:
     # Frozen, they no longer count as the long-lived population a full collection waits to grow
     # by a quarter, so one came every 10 generation-1 ones, each walking the loop's trades and wallet
     # history: 79 full collections, 3.3 s at 10 pair-years (gc.callbacks), against Freqtrade's
-    # 4. At 10x the interval: 14 and 0.8 s. Rows and frames are freed by reference count.
+    # 4. At 10x the interval: 14-17 and 0.8-1.0 s. Rows and frames are freed by reference count.
     gen0, gen1, _ = gc.get_threshold()
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
     log.info("compact loop rows installed (engine.lean_memory)")

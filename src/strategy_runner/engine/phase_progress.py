@@ -61,9 +61,11 @@ class CallbackProgress:
 def get_progress_tracker(**kwargs: Any) -> Any:
     """Replaces ``freqtrade.optimize.backtesting.get_progress_tracker``: rich's only when
     there is no callback (a display is wanted)."""
+    from freqtrade.util.progress_tracker import get_progress_tracker as rich_tracker
+
     if kwargs.keys() == {"ft_callback"} and kwargs["ft_callback"] is not None:
         return CallbackProgress(kwargs["ft_callback"])
-    return _targets()["get_progress_tracker"](**kwargs)
+    return rich_tracker(**kwargs)
 
 
 _STOCK: dict[str, Any] = {}
