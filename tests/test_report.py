@@ -290,10 +290,15 @@ def browser(tmp_path):
 
 
 @needs_chromium
-def test_the_report_renders_in_mlflows_artifact_view(futures_dir, tmp_path, browser):
+@pytest.mark.parametrize("frame_shown", ["at once", "after 0.5 s"])
+def test_the_report_renders_in_mlflows_artifact_view(frame_shown, futures_dir, tmp_path, browser):
     """MLflow's artifact view (3.x, ShowArtifactHtmlView) puts the fetched file in an iframe from
     a blob URL with sandbox="allow-scripts": an opaque origin, no storage. This page does the
-    same, and the report's script posts what it drew to its parent."""
+    same, and the report's script posts what it drew to its parent. Such a frame can run its
+    script before its parent has given it a size (seen in CI: 0 of 9 charts, 0 sections); a frame
+    hidden for its first half second makes that moment certain."""
+    show = ("document.body.appendChild(f);" if frame_shown == "at once" else
+            "f.style.display='none';document.body.appendChild(f);setTimeout(function(){f.style.display='';},500);")
     artifact = json.dumps((futures_dir / "report.html").read_text()).replace("</", "<\\/")
     view = tmp_path / "mlflow-artifact-view.html"
     view.write_text(
@@ -301,7 +306,7 @@ def test_the_report_renders_in_mlflows_artifact_view(futures_dir, tmp_path, brow
         "addEventListener('message',function(e){document.body.dataset.child=JSON.stringify(e.data);});"
         "var html=JSON.parse(document.getElementById('artifact').textContent),f=document.createElement('iframe');"
         "f.setAttribute('sandbox','allow-scripts');f.width=1000;f.height=800;"
-        "f.src=URL.createObjectURL(new Blob([html],{type:'text/html'}));document.body.appendChild(f);"
+        "f.src=URL.createObjectURL(new Blob([html],{type:'text/html'}));" + show +
         "</script></body></html>")
     tab = browser.open(view.as_uri())
     child = json.loads(browser.wait_for(tab, "document.body && document.body.dataset.child"))

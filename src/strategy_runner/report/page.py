@@ -114,8 +114,14 @@ JS = r"""
     document.getElementById('status').textContent=text;
     if(window.parent!==window)window.parent.postMessage({report:text,errors:errors.length,sections:b.sections},'*');
   }
+  // An iframe from another origin (MLflow's artifact view) can start before its parent has given
+  // it a size: nothing is laid out yet and every section would count as hidden. Check once laid
+  // out (or after 10 s, whatever it shows then).
+  function whenLaidOut(f,waited){
+    if((innerWidth>0&&document.body.offsetHeight>0)||waited>=10000)f();else setTimeout(function(){whenLaidOut(f,(waited||0)+50);},50);
+  }
   document.addEventListener('DOMContentLoaded',function(){
-    document.querySelectorAll('table.sortable').forEach(sortable);tabs();tradeList();check();
+    document.querySelectorAll('table.sortable').forEach(sortable);tabs();tradeList();whenLaidOut(check);
   });
 })();
 """
