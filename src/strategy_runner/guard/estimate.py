@@ -11,16 +11,17 @@ where ``beside`` is what a tracking process adds beside the worker's start-up: t
 library's child when tracking goes through it (a new sqlite store, other stores; measured:
 a first run's 2 pair-year peak 602 MiB against 458 with the store written directly), else 0.
 
-CALIBRATION: ``bench/memory_guard.py --sizes 2,10,20,44 --plain-sizes 10,20,21,22``, then
-``--sizes 2,100 --no-plain`` (EmaCrossSpot, sample candles for N pairs x 2024, 5m,
-FAST_PRECISION on, the embedded MLflow store created beforehand; peak = the status item's
+CALIBRATION: ``bench/memory_guard.py --sizes 10,20 --plain-sizes 10,20``, then ``--sizes 2,100
+--no-plain`` and ``--sizes 44 --no-plain`` (EmaCrossSpot, sample candles for N pairs x 2024,
+5m, FAST_PRECISION on, the embedded MLflow store created beforehand; peak = the status item's
 peak_memory_mb, supervisor + worker tree RSS sampled 4x a second, as the runtime guard sees
-it; 2 shared cores, load 1.1-2.0; 2026-12-01 15:50-16:12 UTC). The least-squares line
-through 10, 20, 44 and 100 pair-years is 377.1 MiB + 13.1 MiB per pair-year (105,408 candles
-in 2024) = 12.43 MiB per 100k candles; with the floor at 460 MiB (the 2 pair-year run: 458
-MiB) the model is within 5 % of every point. Not covered by this line, and above it: a
-strategy whose callbacks may read the analyzed frames (they stay in memory through the loop:
-~14 MiB more per pair-year, more with heavy indicators), informative pairs, Freqtrade's own
+it; 2 shared cores, load 0.6-1.1; 2026-12-01 22:26-22:36 UTC, after the loop changes of the
+performance issue). The least-squares line through 10, 20, 44 and 100 pair-years is 420.9 MiB
++ 12.5 MiB per pair-year (105,408 candles in 2024) = 11.87 MiB per 100k candles; with the
+floor at 460 MiB (a 2 pair-year run: 444-463 MiB; the first run in a directory more) the
+model is within 4 % of every point. Not covered by this line, and above it: a strategy
+whose callbacks may read the analyzed frames (they stay in memory through the loop: ~14 MiB
+more per pair-year, more with heavy indicators), informative pairs, Freqtrade's own
 path (lean_memory not installed, as after an upgrade: ~60 MiB per pair-year more) and stock
 precision inference (FAST_PRECISION=false). The estimate is a floor for the refusal (which
 keeps a margin) and the runtime guard catches the rest.
@@ -36,11 +37,11 @@ from ..engine.data import needed_files, parse_day, timeframe_delta
 
 #: (pairs, days of 5m candles, peak MiB measured) by bench/memory_guard.py.
 CALIBRATION: tuple[tuple[int, int, float], ...] = (
-    (2, 366, 457.6), (10, 366, 530.2), (20, 366, 621.4), (44, 366, 946.5), (100, 366, 1695.9),
+    (2, 366, 444.0), (10, 366, 552.9), (20, 366, 672.2), (44, 366, 958.7), (100, 366, 1676.5),
 )
 FLOOR_MB = 460.0  # the supervisor and the worker's start-up, together
-BASE_MB = 377.1  # where the line through the larger runs starts: imports, Freqtrade objects, the supervisor
-MB_PER_100K_CANDLES = 12.43
+BASE_MB = 420.9  # where the line through the larger runs starts: imports, Freqtrade objects, the supervisor
+MB_PER_100K_CANDLES = 11.87
 #: Futures runs also hold 1h mark candles and funding rates per pair (two hourly series:
 #: a sixth as many rows as 5m candles). Not calibrated separately: counted like main candles.
 FUTURES_EXTRA_ROW_WEIGHT = 1.0
