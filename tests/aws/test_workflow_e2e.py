@@ -25,6 +25,7 @@ from strategy_runner.status.base import now_iso
 from strategy_runner.status.dynamodb import DynamoDBStatusStore, create_table, to_dynamo
 
 from ..conftest import ROOT, runner
+from ..faults.stack import write_strategies
 from .workflow import TEST_INPUT, Workflow
 
 DATA = ROOT / "data"
@@ -250,12 +251,16 @@ def test_a_results_bucket_that_does_not_exist_fails_with_the_upload_named(stack,
 
 def test_when_the_orchestrator_gives_up_the_run_is_cancelled(aws, aws_name, run_env, tmp_path, container_cwd):
     """HeartbeatSeconds 1, heartbeats every 3 s: the task times out, the next heartbeat is
-    answered TaskTimedOut/InvalidToken, the backtest stops and the item says CANCELLED."""
+    answered TaskTimedOut/InvalidToken, the backtest stops and the item says CANCELLED. The
+    strategy sleeps in its indicators, so the run is still working when that heartbeat comes
+    (a real backtest of this data can end first on a fast machine: seen in this suite)."""
     stack = Stack(aws, aws_name, tmp_path, container_cwd, heartbeat_seconds=1)
     stack.upload_data("ohlcv/binance", ["futures/BTC_USDT_USDT-5m-futures.feather"])
-    execution = stack.workflow.start(_input(timeframe="5m", start_date="2024-01-01", end_date="2024-04-01"))
+    execution = stack.workflow.start(_input(strategy_name="Sleepy", timeframe="5m", start_date="2024-01-01",
+                                            end_date="2024-04-01"))
     started = time.monotonic()
-    proc = stack.run(stack.env(run_env, execution, HEARTBEAT_INTERVAL_SECONDS="3"), timeout=180)
+    proc = stack.run(stack.env(run_env, execution, HEARTBEAT_INTERVAL_SECONDS="3",
+                               STRATEGIES_DIR=str(write_strategies(tmp_path / "strategies"))), timeout=180)
     assert proc.returncode == 8, proc.stderr[-2000:]
     item = stack.store.get("test-001")
     assert item["status"] == "CANCELLED" and item["error_type"] == "Cancelled"
@@ -265,6 +270,26 @@ def test_when_the_orchestrator_gives_up_the_run_is_cancelled(aws, aws_name, run_
     assert stack.workflow.wait(execution)["status"] == "FAILED"
     assert stack.workflow.failure(execution)["error"] == "States.Timeout"
     assert time.monotonic() - started < 60
+
+
+def test_a_run_that_ends_after_the_orchestrator_gave_up_keeps_its_result(aws, aws_name, run_env, tmp_path,
+                                                                        container_cwd):
+    """HeartbeatSeconds 1 and no heartbeat after the claim's: the task times out while the
+    backtest runs, which ends before it could hear so. The finished result is kept (COMPLETED,
+    uploaded); the callback is refused and says so in the log."""
+    stack = Stack(aws, aws_name, tmp_path, container_cwd, heartbeat_seconds=1)
+    stack.upload_data("ohlcv/binance", ["futures/BTC_USDT_USDT-5m-futures.feather"])
+    execution = stack.workflow.start(_input(timeframe="5m", start_date="2024-01-01", end_date="2024-04-01"))
+    proc = stack.run(stack.env(run_env, execution, HEARTBEAT_INTERVAL_SECONDS="60"), timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    item = stack.store.get("test-001")
+    assert item["status"] == "COMPLETED" and item["summary"]["total_trades"] > 0 and not item.get("error_type")
+    keys = {o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.results_bucket)["Contents"]}
+    assert "backtests/test-001/backtest-result.json" in keys
+    assert stack.workflow.wait(execution)["status"] == "FAILED"
+    assert stack.workflow.failure(execution)["error"] == "States.Timeout"
+    refused = [json.loads(line) for line in proc.stderr.splitlines() if "InvalidToken" in line]
+    assert [(r["event"], r["call"]) for r in refused] == [("side effect failed", "CallbackOnce.succeed")], refused
 
 
 def test_an_invalid_config_overlay_on_s3_is_a_configuration_error(stack, run_env):
