@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from strategy_runner.engine import lean_memory
+from strategy_runner.engine.offline import source_sha256
 from tests.conftest import ROOT
 
 HEADERS = ["date", "open", "high", "low", "close", "enter_long", "exit_long", "enter_short", "exit_short",
@@ -29,8 +30,8 @@ HEADERS = ["date", "open", "high", "low", "close", "enter_long", "exit_long", "e
 def test_the_checked_sources_are_the_installed_freqtrade():
     """Fails on a Freqtrade upgrade that touches anything the compact path replaces or relies on:
     prove it again (this file), then update SOURCES."""
-    changed = {name: lean_memory.source_sha256(func) for name, func in lean_memory._targets().items()
-               if lean_memory.source_sha256(func) != lean_memory.SOURCES.get(name)}
+    changed = {name: source_sha256(func) for name, func in lean_memory._targets().items()
+               if source_sha256(func) != lean_memory.SOURCES.get(name)}
     assert changed == {}
     from freqtrade.optimize.backtesting import HEADERS as FREQTRADE_HEADERS
 

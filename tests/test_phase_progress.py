@@ -7,13 +7,14 @@ from types import SimpleNamespace
 import pytest
 
 from strategy_runner.engine import phase_progress
+from strategy_runner.engine.offline import source_sha256
 
 
 def test_the_checked_sources_are_the_installed_freqtrade():
     """Fails on a Freqtrade upgrade that touches the tracker or the code driving it: prove it
     again (this file), then update SOURCES."""
-    changed = {name: phase_progress.source_sha256(func) for name, func in phase_progress._targets().items()
-               if phase_progress.source_sha256(func) != phase_progress.SOURCES.get(name)}
+    changed = {name: source_sha256(func) for name, func in phase_progress._targets().items()
+               if source_sha256(func) != phase_progress.SOURCES.get(name)}
     assert changed == {}
 
 

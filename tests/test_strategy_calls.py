@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from strategy_runner.engine import strategy_calls
+from strategy_runner.engine.offline import source_sha256
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_the_checked_source_is_the_installed_freqtrade():
     """Fails on a Freqtrade upgrade that changes the wrapper: prove it again, then update SOURCES."""
     from freqtrade.strategy import strategy_wrapper
 
-    assert (strategy_calls.source_sha256(strategy_wrapper.strategy_safe_wrapper)
+    assert (source_sha256(strategy_wrapper.strategy_safe_wrapper)
             == strategy_calls.SOURCES["strategy_safe_wrapper"])
 
 

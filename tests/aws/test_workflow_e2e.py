@@ -249,13 +249,19 @@ def test_a_results_bucket_that_does_not_exist_fails_with_the_upload_named(stack,
     assert stack.workflow.failure(execution)["error"] == "ResultsAccessError"
 
 
+def _timing_out_stack(aws, aws_name, tmp_path, container_cwd) -> Stack:
+    """A task that times out 1 s after its last heartbeat, with 5m futures candles."""
+    stack = Stack(aws, aws_name, tmp_path, container_cwd, heartbeat_seconds=1)
+    stack.upload_data("ohlcv/binance", ["futures/BTC_USDT_USDT-5m-futures.feather"])
+    return stack
+
+
 def test_when_the_orchestrator_gives_up_the_run_is_cancelled(aws, aws_name, run_env, tmp_path, container_cwd):
     """HeartbeatSeconds 1, heartbeats every 3 s: the task times out, the next heartbeat is
     answered TaskTimedOut/InvalidToken, the backtest stops and the item says CANCELLED. The
     strategy sleeps in its indicators, so the run is still working when that heartbeat comes
     (a real backtest of this data can end first on a fast machine: seen in this suite)."""
-    stack = Stack(aws, aws_name, tmp_path, container_cwd, heartbeat_seconds=1)
-    stack.upload_data("ohlcv/binance", ["futures/BTC_USDT_USDT-5m-futures.feather"])
+    stack = _timing_out_stack(aws, aws_name, tmp_path, container_cwd)
     execution = stack.workflow.start(_input(strategy_name="Sleepy", timeframe="5m", start_date="2024-01-01",
                                             end_date="2024-04-01"))
     started = time.monotonic()
@@ -277,8 +283,7 @@ def test_a_run_that_ends_after_the_orchestrator_gave_up_keeps_its_result(aws, aw
     """HeartbeatSeconds 1 and no heartbeat after the claim's: the task times out while the
     backtest runs, which ends before it could hear so. The finished result is kept (COMPLETED,
     uploaded); the callback is refused and says so in the log."""
-    stack = Stack(aws, aws_name, tmp_path, container_cwd, heartbeat_seconds=1)
-    stack.upload_data("ohlcv/binance", ["futures/BTC_USDT_USDT-5m-futures.feather"])
+    stack = _timing_out_stack(aws, aws_name, tmp_path, container_cwd)
     execution = stack.workflow.start(_input(timeframe="5m", start_date="2024-01-01", end_date="2024-04-01"))
     proc = stack.run(stack.env(run_env, execution, HEARTBEAT_INTERVAL_SECONDS="60"), timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -19,15 +19,15 @@ when the stock function's source is the one this was checked against.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import re
+from typing import Any
 
 import numpy as np
 from numpy import format_float_positional
 from pandas import DataFrame, Series
 
 from ..logs import get_logger
+from .offline import not_pinned, source_sha256
 
 log = get_logger(__name__)
 
@@ -104,28 +104,29 @@ def _stock():
 
 
 def stock_source_sha256() -> str:
-    return hashlib.sha256(inspect.getsource(_stock()).encode()).hexdigest()
+    return source_sha256(_stock())
 
 
 #: The stock function this replacement was proven against (freqtrade 2026.9).
 CHECKED_SOURCE_SHA256 = "07ce8171395ae00d5aff293a76a03e80ef1bdaf338298370748d8d685e8d49af"
 
 
+def _refusal(backtesting: Any) -> str | None:
+    """Why the vectorised function must not be installed here, or None."""
+    if reason := not_pinned():
+        return reason
+    if getattr(backtesting, "get_tick_size_over_time", None) not in (_stock(), get_tick_size_over_time):
+        return "freqtrade.optimize.backtesting.get_tick_size_over_time is not the stock function"
+    if stock_source_sha256() != CHECKED_SOURCE_SHA256:
+        return "the stock get_tick_size_over_time changed since the replacement was proven"
+    return None
+
+
 def install() -> bool:
     """Make Backtesting use the vectorised function. False (stock path kept) on any mismatch."""
-    import freqtrade
     from freqtrade.optimize import backtesting
 
-    from .offline import PINNED_FREQTRADE
-
-    reason = None
-    if freqtrade.__version__ != PINNED_FREQTRADE:
-        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
-    elif getattr(backtesting, "get_tick_size_over_time", None) not in (_stock(), get_tick_size_over_time):
-        reason = "freqtrade.optimize.backtesting.get_tick_size_over_time is not the stock function"
-    elif stock_source_sha256() != CHECKED_SOURCE_SHA256:
-        reason = "the stock get_tick_size_over_time changed since the replacement was proven"
-    if reason:
+    if reason := _refusal(backtesting):
         log.warning("fast price precision not installed; using freqtrade's own", reason=reason)
         return False
     backtesting.get_tick_size_over_time = get_tick_size_over_time

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..logs import get_logger
+from .offline import not_pinned
 
 log = get_logger(__name__)
 
@@ -93,25 +94,26 @@ def stock_source_sha256() -> str:
 CHECKED_SOURCE_SHA256 = "a6100ff70372f45edb6846ea861879fefb9a26b213d1f21706c8b55792381589"
 
 
+def _refusal(local_trade: Any) -> str | None:
+    """Why the C decimal methods must not be installed here, or None."""
+    if reason := not_pinned():
+        return reason
+    if any(local_trade.__dict__[n] not in (_STOCK[n], r) for n, r in REPLACEMENTS.items()):
+        return "LocalTrade's value methods are not the stock ones"
+    if stock_source_sha256() != CHECKED_SOURCE_SHA256:
+        return "the stock trade value methods (or ccxt's Precise) changed since the replacement was proven"
+    return None
+
+
 def install() -> bool:
     """Make LocalTrade price trades in C decimals. False (stock methods kept) on any mismatch."""
-    import freqtrade
     from freqtrade.persistence.trade_model import LocalTrade
-
-    from .offline import PINNED_FREQTRADE
 
     for name, replacement in REPLACEMENTS.items():
         current = LocalTrade.__dict__[name]
         if current is not replacement:
             _STOCK.setdefault(name, current)
-    reason = None
-    if freqtrade.__version__ != PINNED_FREQTRADE:
-        reason = f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
-    elif any(LocalTrade.__dict__[n] not in (_STOCK[n], r) for n, r in REPLACEMENTS.items()):
-        reason = "LocalTrade's value methods are not the stock ones"
-    elif stock_source_sha256() != CHECKED_SOURCE_SHA256:
-        reason = "the stock trade value methods (or ccxt's Precise) changed since the replacement was proven"
-    if reason:
+    if reason := _refusal(LocalTrade):
         log.warning("fast trade values not installed; using freqtrade's own", reason=reason)
         return False
     global _SPOT, _FUTURES  # noqa: PLW0603 - bound once, read on every call

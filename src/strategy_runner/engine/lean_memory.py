@@ -42,7 +42,7 @@ from typing import Any
 from pandas import DataFrame, Timestamp
 
 from ..logs import get_logger
-from .offline import source_sha256, unproven
+from .offline import unproven
 
 log = get_logger(__name__)
 
@@ -392,19 +392,25 @@ SOURCES: dict[str, str] = {
 }
 
 
+def _refusal(backtesting: Any) -> str | None:
+    """Why the compact path must not be installed here, or None."""
+    from freqtrade.data.converter import converter
+
+    if reason := unproven(SOURCES, _targets):
+        return reason
+    if backtesting.trim_dataframes is not converter.trim_dataframes:
+        return "freqtrade.optimize.backtesting.trim_dataframes is not the stock function"
+    if any(stock not in (getattr(backtesting, name), getattr(getattr(backtesting, name), "__wrapped__", None))
+           for name, stock in _exports().items()):
+        return "freqtrade.optimize.backtesting's statistics or export is not the stock function"
+    return None
+
+
 def install() -> bool:
     """Make Backtesting use the compact path. False (stock path kept) on any mismatch."""
-    from freqtrade.data.converter import converter
     from freqtrade.optimize import backtesting
 
-    reason = unproven(SOURCES, _targets)
-    if reason is None and backtesting.trim_dataframes is not converter.trim_dataframes:
-        reason = "freqtrade.optimize.backtesting.trim_dataframes is not the stock function"
-    elif reason is None and any(
-            stock not in (getattr(backtesting, name), getattr(getattr(backtesting, name), "__wrapped__", None))
-            for name, stock in _exports().items()):
-        reason = "freqtrade.optimize.backtesting's statistics or export is not the stock function"
-    if reason:
+    if reason := _refusal(backtesting):
         log.warning("lean memory path not installed; using freqtrade's own", reason=reason)
         return False
     for name in ("_get_ohlcv_as_lists", "backtest_one_strategy", "validate_row"):

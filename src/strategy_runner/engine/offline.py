@@ -26,14 +26,21 @@ def source_sha256(func: Any) -> str:
     return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
 
 
-def unproven(proven: dict[str, str], functions: Callable[[], dict[str, Any]]) -> str | None:
-    """Why a seam proven against the pinned Freqtrade must not be installed here (another
-    version, or the functions whose source changed), or None. ``functions`` is called only
-    for the pinned version (another may not have them)."""
+def not_pinned() -> str | None:
+    """Why a seam proven against the pinned Freqtrade must not be installed here, or None."""
     import freqtrade
 
     if freqtrade.__version__ != PINNED_FREQTRADE:
         return f"freqtrade {freqtrade.__version__} is not the pinned {PINNED_FREQTRADE}"
+    return None
+
+
+def unproven(proven: dict[str, str], functions: Callable[[], dict[str, Any]]) -> str | None:
+    """Why a seam proven against the pinned Freqtrade must not be installed here (another
+    version, or the functions whose source changed), or None. ``functions`` is called only
+    for the pinned version (another may not have them)."""
+    if reason := not_pinned():
+        return reason
     changed = [name for name, func in functions().items() if source_sha256(func) != proven.get(name)]
     return "freqtrade changed since the seam was proven: " + ", ".join(changed) if changed else None
 

@@ -19,9 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..logs import get_logger
-from .offline import source_sha256, unproven
-
-__all__ = ["SOURCES", "CallbackProgress", "get_progress_tracker", "install", "source_sha256"]
+from .offline import unproven
 
 log = get_logger(__name__)
 

@@ -21,9 +21,7 @@ from types import MethodType
 from typing import Any
 
 from ..logs import get_logger
-from .offline import source_sha256, unproven
-
-__all__ = ["CALLERS", "SOURCES", "install", "source_sha256", "strategy_safe_wrapper"]
+from .offline import unproven
 
 log = get_logger(__name__)
 
